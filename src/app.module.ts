@@ -1,0 +1,25 @@
+import { Module } from '@nestjs/common';
+import { AlertsModule } from './alerts/alerts.module';
+import { ConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
+import { LifecycleModule } from './lifecycle/lifecycle.module';
+import { LoggingModule } from './logging/logging.module';
+import { MetricsModule } from './metrics/metrics.module';
+import { RealtimeModule } from './realtime/realtime.module';
+import { RedisModule } from './redis/redis.module';
+
+@Module({
+  imports: [
+    ConfigModule,
+    LifecycleModule,
+    LoggingModule,
+    RedisModule,
+    DatabaseModule,
+    HealthModule,
+    MetricsModule,
+    RealtimeModule,
+    AlertsModule,
+  ],
+})
+export class AppModule {}

@@ -1,0 +1,31 @@
+import { Injectable } from '@nestjs/common';
+import { Env, parseEnv } from './env.schema';
+
+/**
+ * The validated, typed configuration. Built once from the process environment when the app is created;
+ * tests build their own with AppConfig.from({...}) and override the provider.
+ */
+@Injectable()
+export class AppConfig {
+  constructor(readonly env: Env) {}
+
+  static from(source: Record<string, string | undefined>): AppConfig {
+    return new AppConfig(parseEnv(source));
+  }
+
+  get isProduction(): boolean {
+    return this.env.NODE_ENV === 'production';
+  }
+
+  /** True when JWT_SECRET was not given and the fixed development secret is in use. */
+  get usingDevelopmentJwtSecret(): boolean {
+    return this.env.JWT_SECRET === undefined;
+  }
+
+  get jwtSecret(): string {
+    return this.env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET;
+  }
+}
+
+/** Used only outside production when JWT_SECRET is unset; the schema refuses to start production without one. */
+export const DEVELOPMENT_JWT_SECRET = 'development-only-secret-do-not-use-in-production';

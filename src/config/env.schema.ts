@@ -1,0 +1,237 @@
+import { z } from 'zod';
+
+/**
+ * The one schema for every environment variable the server reads. Defaults live here; the rest of the code
+ * reads the typed result through AppConfig, never process.env. Error messages name the variable and the rule,
+ * never the value (values may be secrets).
+ */
+
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce
+    .number({ invalid_type_error: 'must be a number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`)
+    .default(def);
+
+const num = (def: number, min: number, max: number) =>
+  z.coerce
+    .number({ invalid_type_error: 'must be a number' })
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`)
+    .default(def);
+
+/** Empty strings count as unset: `FOO=` in a .env file or a platform UI means "no value". */
+const optionalString = () =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const urlWithProtocols = (protocols: string[], label: string) =>
+  optionalString().refine(
+    (v) => {
+      if (v === undefined) return true;
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a ${label} URL (${protocols.map((p) => p + '//').join(' or ')})` },
+  );
+
+const csv = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+    );
+
+const threshold = (warning: number, critical: number, max: number) => ({
+  warning: num(warning, 0, max),
+  critical: num(critical, 0, max),
+});
+
+const cpu = threshold(70, 90, 100);
+const memory = threshold(80, 95, 100);
+const heap = threshold(85, 95, 100);
+const errorRate = threshold(1, 5, 100);
+const responseTime = threshold(500, 2000, 3_600_000);
+const redisLatency = threshold(100, 500, 3_600_000);
+const connections = threshold(5000, 10000, 100_000_000);
+const eventLoopDelay = threshold(100, 500, 3_600_000);
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const WS_TRANSPORT_NAMES = ['websocket', 'polling'] as const;
+
+const rawSchema = z.object({
+  // Foundation
+  NODE_ENV: z
+    .enum(['development', 'production', 'test'], {
+      errorMap: () => ({ message: 'must be one of development, production, test' }),
+    })
+    .default('development'),
+  PORT: int(3000, 0, 65535),
+  HOST: z.string().trim().min(1, 'must not be empty').default('0.0.0.0'),
+  LOG_LEVEL: z
+    .enum(LOG_LEVELS, { errorMap: () => ({ message: `must be one of ${LOG_LEVELS.join(', ')}` }) })
+    .optional(),
+  SERVICE_NAME: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of letters, digits, dot, dash, underscore')
+    .default('websocket-server'),
+  REDIS_URL: urlWithProtocols(['redis:', 'rediss:'], 'Redis'),
+  MONGODB_URI: urlWithProtocols(['mongodb:', 'mongodb+srv:'], 'MongoDB'),
+  HEALTH_CHECK_TIMEOUT_MS: int(1000, 50, 60_000),
+  SHUTDOWN_TIMEOUT_MS: int(10000, 100, 600_000),
+  SHUTDOWN_DRAIN_MS: int(0, 0, 600_000),
+
+  // Real-time gateway
+  JWT_SECRET: optionalString(),
+  CORS_ORIGINS: optionalString(),
+  PUBLISH_TOKEN: optionalString(),
+  WS_MAX_CONNECTIONS_PER_USER: int(10, 1, 100_000),
+  WS_SLOW_EVENT_MS: int(500, 1, 3_600_000),
+  WS_MAX_PAYLOAD_BYTES: int(65536, 1024, 100 * 1024 * 1024),
+  WS_RATE_LIMIT: num(20, 0.1, 1_000_000),
+  WS_RATE_BURST: int(40, 1, 1_000_000),
+  WS_TRANSPORTS: csv('websocket,polling'),
+  WS_PING_INTERVAL_MS: int(25000, 1000, 600_000),
+  WS_PING_TIMEOUT_MS: int(20000, 1000, 600_000),
+  WS_CONNECT_TIMEOUT_MS: int(10000, 1000, 600_000),
+
+  // Replicas
+  CLUSTER_HEARTBEAT_MS: int(5000, 100, 600_000),
+  RAILWAY_REPLICA_ID: optionalString(),
+
+  // Metrics
+  METRICS_TOKEN: optionalString(),
+  HTTP_SLOW_REQUEST_MS: int(1000, 1, 3_600_000),
+
+  // Alerts
+  ALERT_REDIS_INTERVAL_MS: int(60000, 100, 86_400_000),
+  ALERT_MEMORY_INTERVAL_MS: int(300000, 100, 86_400_000),
+  ALERT_EVAL_INTERVAL_MS: int(30000, 100, 86_400_000),
+  ALERT_REPEAT_MINUTES: num(60, 1, 100_000),
+  ALERT_CPU_WARNING: cpu.warning,
+  ALERT_CPU_CRITICAL: cpu.critical,
+  ALERT_MEMORY_WARNING: memory.warning,
+  ALERT_MEMORY_CRITICAL: memory.critical,
+  ALERT_HEAP_WARNING: heap.warning,
+  ALERT_HEAP_CRITICAL: heap.critical,
+  ALERT_ERROR_RATE_WARNING: errorRate.warning,
+  ALERT_ERROR_RATE_CRITICAL: errorRate.critical,
+  ALERT_RESPONSE_TIME_WARNING: responseTime.warning,
+  ALERT_RESPONSE_TIME_CRITICAL: responseTime.critical,
+  ALERT_REDIS_LATENCY_WARNING: redisLatency.warning,
+  ALERT_REDIS_LATENCY_CRITICAL: redisLatency.critical,
+  ALERT_CONNECTIONS_WARNING: connections.warning,
+  ALERT_CONNECTIONS_CRITICAL: connections.critical,
+  ALERT_EVENT_LOOP_DELAY_WARNING: eventLoopDelay.warning,
+  ALERT_EVENT_LOOP_DELAY_CRITICAL: eventLoopDelay.critical,
+  ALERT_NOTIFY_TIMEOUT_MS: int(5000, 100, 60_000),
+  SLACK_WEBHOOK: urlWithProtocols(['https:', 'http:'], 'http(s)'),
+  DISCORD_WEBHOOK: urlWithProtocols(['https:', 'http:'], 'http(s)'),
+  SMTP_URL: urlWithProtocols(['smtp:', 'smtps:'], 'SMTP'),
+  ALERT_EMAIL_TO: optionalString(),
+  ALERT_EMAIL_FROM: optionalString(),
+
+  // Error tracking
+  SENTRY_DSN: urlWithProtocols(['https:', 'http:'], 'Sentry DSN'),
+  SENTRY_TRACES_SAMPLE_RATE: num(0.1, 0, 1),
+  SENTRY_PROFILES_SAMPLE_RATE: num(0.1, 0, 1),
+
+  // History
+  METRICS_SNAPSHOT_INTERVAL_MS: int(60000, 100, 86_400_000),
+  METRICS_RETENTION_DAYS: int(30, 1, 3650),
+  ALERT_RETENTION_DAYS: int(90, 1, 3650),
+});
+
+type Raw = z.infer<typeof rawSchema>;
+
+const thresholdNames = [
+  'CPU',
+  'MEMORY',
+  'HEAP',
+  'ERROR_RATE',
+  'RESPONSE_TIME',
+  'REDIS_LATENCY',
+  'CONNECTIONS',
+  'EVENT_LOOP_DELAY',
+] as const;
+
+export const envSchema = rawSchema
+  .superRefine((env, ctx) => {
+    const prod = env.NODE_ENV === 'production';
+    if (prod && env.JWT_SECRET === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required in production' });
+    }
+    if (env.JWT_SECRET !== undefined && env.JWT_SECRET.length < 32 && prod) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be at least 32 characters in production' });
+    }
+    if (prod && env.CORS_ORIGINS?.split(',').some((o) => o.trim() === '*')) {
+      ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: "must not contain '*' in production" });
+    }
+    for (const t of env.WS_TRANSPORTS) {
+      if (!(WS_TRANSPORT_NAMES as readonly string[]).includes(t)) {
+        ctx.addIssue({ code: 'custom', path: ['WS_TRANSPORTS'], message: 'must list only websocket and polling' });
+        break;
+      }
+    }
+    if (env.WS_TRANSPORTS.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['WS_TRANSPORTS'], message: 'must list at least one transport' });
+    }
+    for (const name of thresholdNames) {
+      const w = env[`ALERT_${name}_WARNING`];
+      const c = env[`ALERT_${name}_CRITICAL`];
+      if (w > c) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [`ALERT_${name}_WARNING`],
+          message: `must not be above ALERT_${name}_CRITICAL`,
+        });
+      }
+    }
+    if ((env.SMTP_URL === undefined) !== (env.ALERT_EMAIL_TO === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.SMTP_URL === undefined ? 'SMTP_URL' : 'ALERT_EMAIL_TO'],
+        message: 'must be set together with ' + (env.SMTP_URL === undefined ? 'ALERT_EMAIL_TO' : 'SMTP_URL'),
+      });
+    }
+  })
+  .transform((env: Raw) => ({
+    ...env,
+    LOG_LEVEL: env.LOG_LEVEL ?? (env.NODE_ENV === 'development' ? 'debug' : 'info'),
+  }));
+
+export type Env = z.output<typeof envSchema>;
+
+export interface EnvProblem {
+  variable: string;
+  problem: string;
+}
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: EnvProblem[]) {
+    super(`Invalid configuration: ${problems.map((p) => `${p.variable} ${p.problem}`).join('; ')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+/** Parses and validates an environment. Throws ConfigValidationError naming every failing variable. */
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const result = envSchema.safeParse(source);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => ({
+    variable: String(issue.path[0] ?? 'environment'),
+    problem: issue.message,
+  }));
+  throw new ConfigValidationError(problems);
+}

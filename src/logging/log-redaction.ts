@@ -1,0 +1,61 @@
+/**
+ * What never reaches a log line. Header names and any field whose name says it holds a secret are censored by
+ * pino's redaction (paths compiled once at start-up); URLs lose the values of secret-looking query parameters.
+ */
+export const SECRET_KEY_PATTERN = /token|secret|password|passwd|dsn|webhook|authorization|cookie|api[-_]?key/i;
+
+const SECRET_FIELD_NAMES = [
+  'token',
+  'accessToken',
+  'refreshToken',
+  'secret',
+  'password',
+  'dsn',
+  'webhook',
+  'authorization',
+  'cookie',
+  'JWT_SECRET',
+  'PUBLISH_TOKEN',
+  'METRICS_TOKEN',
+  'SENTRY_DSN',
+  'SLACK_WEBHOOK',
+  'DISCORD_WEBHOOK',
+  'SMTP_URL',
+  'REDIS_URL',
+  'MONGODB_URI',
+];
+
+export const REDACT_PATHS: string[] = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  ...SECRET_FIELD_NAMES.flatMap((name) => [name, `*.${name}`, `*.*.${name}`]),
+];
+
+export const REDACTED = '[REDACTED]';
+
+/** Replaces the values of secret-looking query parameters in a URL path, e.g. `/x?token=abc` → `/x?token=[REDACTED]`. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  const params = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const key = eq === -1 ? pair : pair.slice(0, eq);
+      return eq !== -1 && SECRET_KEY_PATTERN.test(decodeSafe(key)) ? `${key}=${REDACTED}` : pair;
+    });
+  return `${url.slice(0, q)}?${params.join('&')}`;
+}
+
+function decodeSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

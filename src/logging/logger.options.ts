@@ -1,0 +1,77 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Params } from 'nestjs-pino';
+import type { LoggerOptions } from 'pino';
+import type { Env } from '../config/env.schema';
+import { REDACTED, REDACT_PATHS, redactUrl } from './log-redaction';
+import { assignRequestId } from './request-id';
+
+/** Health probes come every few seconds from platforms and load balancers; at info they would drown the logs. */
+export const QUIET_PATH_PREFIXES = ['/health'];
+
+function isQuietPath(url: string | undefined): boolean {
+  return url !== undefined && QUIET_PATH_PREFIXES.some((p) => url === p || url.startsWith(p + '/') || url.startsWith(p + '?'));
+}
+
+/** `err` (what pino and nestjs-pino use) becomes `error` (message) and `stack`, as operators search for them. */
+export function flattenError(obj: Record<string, unknown>): Record<string, unknown> {
+  const err = obj.err;
+  if (err === undefined || err === null || typeof err !== 'object') return obj;
+  const { err: _err, ...rest } = obj;
+  const e = err as { message?: unknown; stack?: unknown; type?: unknown; name?: unknown };
+  return {
+    ...rest,
+    error: typeof e.message === 'string' ? e.message : String(err as unknown),
+    ...(typeof e.stack === 'string' ? { stack: e.stack } : {}),
+  };
+}
+
+/** Base pino options shared by the HTTP logger and anything that logs before Nest is up. */
+export function basePinoOptions(env: Pick<Env, 'LOG_LEVEL' | 'SERVICE_NAME' | 'NODE_ENV'>): LoggerOptions {
+  return {
+    level: env.NODE_ENV === 'production' && env.LOG_LEVEL === 'debug' ? 'info' : env.LOG_LEVEL,
+    messageKey: 'message',
+    errorKey: 'err',
+    base: { service: env.SERVICE_NAME, pid: process.pid },
+    timestamp: () => `,"timestamp":"${new Date().toISOString()}"`,
+    formatters: {
+      level: (label) => ({ level: label }),
+      log: flattenError,
+    },
+    redact: { paths: REDACT_PATHS, censor: REDACTED },
+  };
+}
+
+export function loggerParams(env: Env): Params {
+  const pretty = env.NODE_ENV === 'development' && process.stdout.isTTY === true;
+  return {
+    pinoHttp: {
+      ...basePinoOptions(env),
+      ...(pretty
+        ? {
+            transport: {
+              target: 'pino-pretty',
+              options: { messageKey: 'message', timestampKey: 'timestamp', singleLine: true },
+            },
+          }
+        : {}),
+      genReqId: (req: IncomingMessage, res: ServerResponse) => assignRequestId(req, res),
+      quietReqLogger: true,
+      customAttributeKeys: { reqId: 'requestId', responseTime: 'duration' },
+      customLogLevel: (req, res, err) => {
+        if (isQuietPath(req.url)) return 'debug';
+        if (err !== undefined || res.statusCode >= 500) return 'error';
+        return 'info';
+      },
+      customSuccessMessage: (req, res) => `${req.method} ${redactUrl(req.url ?? '')} ${res.statusCode}`,
+      customErrorMessage: (req, res) => `${req.method} ${redactUrl(req.url ?? '')} ${res.statusCode}`,
+      serializers: {
+        req: (req: { method?: string; url?: string; remoteAddress?: string }) => ({
+          method: req.method,
+          url: redactUrl(req.url ?? ''),
+          remoteAddress: req.remoteAddress,
+        }),
+        res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+      },
+    },
+  };
+}

@@ -1,0 +1,25 @@
+import './instrument';
+import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { AppModule } from './app.module';
+import { APP_OPTIONS, configureApp } from './app.setup';
+import { loadEnvOrExit } from './config/load-env';
+import { installShutdownHandlers } from './lifecycle/graceful-shutdown';
+import { installProcessGuards } from './lifecycle/process-guards';
+
+async function bootstrap(): Promise<void> {
+  const env = loadEnvOrExit();
+  installProcessGuards();
+  const app = await NestFactory.create<NestExpressApplication>(AppModule, APP_OPTIONS);
+  await configureApp(app);
+  installShutdownHandlers(app);
+  await app.listen(env.PORT, env.HOST);
+}
+
+bootstrap().catch((err: unknown) => {
+  const e = err instanceof Error ? err : new Error(String(err));
+  process.stdout.write(
+    JSON.stringify({ level: 'fatal', timestamp: new Date().toISOString(), message: 'Start-up failed', error: e.message, stack: e.stack }) + '\n',
+  );
+  process.exit(1);
+});

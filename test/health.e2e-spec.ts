@@ -1,0 +1,108 @@
+import request from 'supertest';
+import { createTestApp, TestApp } from './utils/test-app';
+import { RedisTestServer } from './utils/redis-server';
+
+describe('Health (e2e)', () => {
+  describe('without Redis or MongoDB configured', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await createTestApp();
+    });
+    afterAll(() => t.close());
+
+    it('GET /health is 200 with the documented shape', async () => {
+      const res = await request(t.url).get('/health').expect(200);
+      expect(Object.keys(res.body).sort()).toEqual(['status', 'timestamp', 'uptime', 'version']);
+      expect(res.body.status).toBe('healthy');
+      expect(new Date(res.body.timestamp).toISOString()).toBe(res.body.timestamp);
+      expect(typeof res.body.uptime).toBe('number');
+      expect(res.body.version).toBe(require('../package.json').version);
+    });
+
+    it('GET /health/redis is 503 "not configured"', async () => {
+      const res = await request(t.url).get('/health/redis').expect(503);
+      expect(res.body).toEqual({ status: 'unhealthy', error: 'Redis not configured', timestamp: expect.any(String) });
+    });
+
+    it('GET /health/database is 503 "not configured"', async () => {
+      const res = await request(t.url).get('/health/database').expect(503);
+      expect(res.body).toEqual({ status: 'unhealthy', message: 'Database not configured', timestamp: expect.any(String) });
+    });
+
+    it('GET /health/ready is 200: unconfigured optional dependencies do not fail it', async () => {
+      const res = await request(t.url).get('/health/ready').expect(200);
+      expect(res.body).toEqual({
+        status: 'ok',
+        info: { shutdown: { status: 'up' } },
+        error: {},
+        details: { shutdown: { status: 'up' } },
+      });
+    });
+  });
+
+  describe('with a real Redis that dies, freezes and comes back', () => {
+    const redis = new RedisTestServer();
+    let t: TestApp;
+    beforeAll(async () => {
+      await redis.start();
+      t = await createTestApp({ REDIS_URL: redis.url, HEALTH_CHECK_TIMEOUT_MS: '500' });
+    });
+    afterAll(async () => {
+      await t.close();
+      await redis.stop();
+    });
+
+    it('is healthy with latency and connected_clients', async () => {
+      await waitFor(async () => (await request(t.url).get('/health/redis')).status === 200, 5000);
+      const res = await request(t.url).get('/health/redis').expect(200);
+      expect(res.body).toEqual({
+        status: 'healthy',
+        latency: expect.stringMatching(/^\d+ms$/),
+        connections: expect.any(Number),
+        timestamp: expect.any(String),
+      });
+      expect(res.body.connections).toBeGreaterThanOrEqual(1);
+      await request(t.url).get('/health/ready').expect(200);
+    });
+
+    it('frozen (SIGSTOP): 503 within about the timeout, never a hung request', async () => {
+      redis.freeze();
+      try {
+        const started = Date.now();
+        const res = await request(t.url).get('/health/redis').expect(503);
+        const elapsed = Date.now() - started;
+        expect(res.body.error).toBe('Redis did not answer within 500ms');
+        expect(elapsed).toBeLessThan(3000);
+        const ready = await request(t.url).get('/health/ready').expect(503);
+        expect(ready.body.error.redis).toEqual({ status: 'down', message: expect.stringContaining('did not answer') });
+      } finally {
+        redis.thaw();
+      }
+      await waitFor(async () => (await request(t.url).get('/health/redis')).status === 200, 5000);
+    });
+
+    it('killed: 503 saying the connection is not available; /health stays 200', async () => {
+      await redis.kill();
+      await waitFor(async () => (await request(t.url).get('/health/redis')).status === 503, 5000);
+      const res = await request(t.url).get('/health/redis').expect(503);
+      expect(res.body.error).toMatch(/Redis (connection is not available|ping failed)/);
+      await request(t.url).get('/health').expect(200);
+      await request(t.url).get('/health/ready').expect(503);
+    });
+
+    it('restarted on the same port: healthy again without restarting the app', async () => {
+      await redis.start();
+      await waitFor(async () => (await request(t.url).get('/health/redis')).status === 200, 8000);
+      await request(t.url).get('/health/ready').expect(200);
+    });
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`condition not met within ${timeoutMs}ms`);
+}
