@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AlertsModule } from './alerts/alerts.module';
 import { ConfigModule } from './config/config.module';
+import { ErrorTrackingModule } from './error-tracking/error-tracking.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
@@ -16,6 +17,7 @@ import { RedisModule } from './redis/redis.module';
     LoggingModule,
     RedisModule,
     DatabaseModule,
+    ErrorTrackingModule,
     HealthModule,
     MetricsModule,
     RealtimeModule,

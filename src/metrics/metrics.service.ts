@@ -62,6 +62,14 @@ export class MetricsService {
   /** The gateway registers itself when it is up; until then JSON /metrics answers 503. */
   setRealtimeSource(_source: RealtimeStatsSource): void {}
 
+  /**
+   * The JSON /metrics figures over the last 60 s. Rejects with a ServiceUnavailableException
+   * ('WebSocket server not initialized') until the gateway has registered itself.
+   */
+  snapshot(): Promise<MetricsSnapshot> {
+    return Promise.reject(new Error('not implemented yet'));
+  }
+
   /** Counts a process-level or library error that was survived (e.g. the Redis adapter's publish rejections). */
   recordInternalError(_kind: string): void {}
 }
