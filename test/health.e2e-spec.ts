@@ -106,3 +106,71 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
   }
   throw new Error(`condition not met within ${timeoutMs}ms`);
 }
+
+describe('Health with MongoDB unreachable or hanging (e2e)', () => {
+  it('a closed port: the app starts anyway and /health/database is 503 within the timeout', async () => {
+    const { freePort } = await import('./utils/ports');
+    const port = await freePort();
+    const t = await createTestApp({ MONGODB_URI: `mongodb://127.0.0.1:${port}/test`, HEALTH_CHECK_TIMEOUT_MS: '500' });
+    try {
+      const started = Date.now();
+      const res = await request(t.url).get('/health/database').expect(503);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(res.body).toEqual({
+        status: 'unhealthy',
+        message: expect.stringMatching(/^Database not connected/),
+        timestamp: expect.any(String),
+      });
+      await request(t.url).get('/health').expect(200);
+      const ready = await request(t.url).get('/health/ready').expect(503);
+      expect(ready.body.error.database.status).toBe('down');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a server that accepts and never answers: 503 within the timeout, never a hung request', async () => {
+    const { SilentTcpServer } = await import('./utils/silent-server');
+    const silent = await new SilentTcpServer().start();
+    const t = await createTestApp({ MONGODB_URI: `mongodb://127.0.0.1:${silent.port}/test`, HEALTH_CHECK_TIMEOUT_MS: '500' });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const started = Date.now();
+        const res = await request(t.url).get('/health/database').expect(503);
+        expect(Date.now() - started).toBeLessThan(2000);
+        expect(res.body.status).toBe('unhealthy');
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const started = Date.now();
+      await request(t.url).get('/health/ready').expect(503);
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      await t.close();
+      await silent.stop();
+    }
+  });
+});
+
+const mongoTestUri = process.env.MONGODB_TEST_URI;
+(mongoTestUri ? describe : describe.skip)('Health with a live MongoDB (MONGODB_TEST_URI)', () => {
+  it('is healthy after a real ping', async () => {
+    const t = await createTestApp({ MONGODB_URI: mongoTestUri });
+    try {
+      await waitFor(async () => (await request(t.url).get('/health/database')).status === 200, 10_000);
+      const res = await request(t.url).get('/health/database').expect(200);
+      expect(res.body).toEqual({
+        status: 'healthy',
+        latency: expect.stringMatching(/^\d+ms$/),
+        readyState: 1,
+        timestamp: expect.any(String),
+      });
+      await request(t.url).get('/health/ready').expect(200);
+    } finally {
+      await t.close();
+    }
+  });
+});
+if (!mongoTestUri) {
+  // eslint-disable-next-line no-console
+  console.log('SKIPPED: live MongoDB health test (set MONGODB_TEST_URI to run it; no MongoDB server can be installed here)');
+}

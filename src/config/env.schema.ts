@@ -166,52 +166,47 @@ const thresholdNames = [
   'EVENT_LOOP_DELAY',
 ] as const;
 
-export const envSchema = rawSchema
-  .superRefine((env, ctx) => {
-    const prod = env.NODE_ENV === 'production';
-    if (prod && env.JWT_SECRET === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required in production' });
-    }
-    if (env.JWT_SECRET !== undefined && env.JWT_SECRET.length < 32 && prod) {
-      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be at least 32 characters in production' });
-    }
-    if (prod && env.CORS_ORIGINS?.split(',').some((o) => o.trim() === '*')) {
-      ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: "must not contain '*' in production" });
-    }
-    for (const t of env.WS_TRANSPORTS) {
-      if (!(WS_TRANSPORT_NAMES as readonly string[]).includes(t)) {
-        ctx.addIssue({ code: 'custom', path: ['WS_TRANSPORTS'], message: 'must list only websocket and polling' });
-        break;
-      }
-    }
-    if (env.WS_TRANSPORTS.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['WS_TRANSPORTS'], message: 'must list at least one transport' });
-    }
-    for (const name of thresholdNames) {
-      const w = env[`ALERT_${name}_WARNING`];
-      const c = env[`ALERT_${name}_CRITICAL`];
-      if (w > c) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [`ALERT_${name}_WARNING`],
-          message: `must not be above ALERT_${name}_CRITICAL`,
-        });
-      }
-    }
-    if ((env.SMTP_URL === undefined) !== (env.ALERT_EMAIL_TO === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [env.SMTP_URL === undefined ? 'SMTP_URL' : 'ALERT_EMAIL_TO'],
-        message: 'must be set together with ' + (env.SMTP_URL === undefined ? 'ALERT_EMAIL_TO' : 'SMTP_URL'),
-      });
-    }
-  })
-  .transform((env: Raw) => ({
-    ...env,
-    LOG_LEVEL: env.LOG_LEVEL ?? (env.NODE_ENV === 'development' ? 'debug' : 'info'),
-  }));
+type Issue = { path: string; message: string };
 
-export type Env = z.output<typeof envSchema>;
+/** Rules across variables. They run on whatever parsed, so one run names every problem at once. */
+function crossFieldIssues(env: Partial<Raw>): Issue[] {
+  const issues: Issue[] = [];
+  const prod = env.NODE_ENV === 'production';
+  if (prod && env.JWT_SECRET === undefined) {
+    issues.push({ path: 'JWT_SECRET', message: 'is required in production' });
+  } else if (prod && env.JWT_SECRET !== undefined && env.JWT_SECRET.length < 32) {
+    issues.push({ path: 'JWT_SECRET', message: 'must be at least 32 characters in production' });
+  }
+  if (prod && env.CORS_ORIGINS?.split(',').some((o) => o.trim() === '*')) {
+    issues.push({ path: 'CORS_ORIGINS', message: "must not contain '*' in production" });
+  }
+  if (env.WS_TRANSPORTS !== undefined) {
+    if (env.WS_TRANSPORTS.length === 0) {
+      issues.push({ path: 'WS_TRANSPORTS', message: 'must list at least one transport' });
+    } else if (env.WS_TRANSPORTS.some((t) => !(WS_TRANSPORT_NAMES as readonly string[]).includes(t))) {
+      issues.push({ path: 'WS_TRANSPORTS', message: 'must list only websocket and polling' });
+    }
+  }
+  for (const name of thresholdNames) {
+    const w = env[`ALERT_${name}_WARNING`];
+    const c = env[`ALERT_${name}_CRITICAL`];
+    if (w !== undefined && c !== undefined && w > c) {
+      issues.push({ path: `ALERT_${name}_WARNING`, message: `must not be above ALERT_${name}_CRITICAL` });
+    }
+  }
+  if ((env.SMTP_URL === undefined) !== (env.ALERT_EMAIL_TO === undefined)) {
+    const missing = env.SMTP_URL === undefined ? 'SMTP_URL' : 'ALERT_EMAIL_TO';
+    const other = missing === 'SMTP_URL' ? 'ALERT_EMAIL_TO' : 'SMTP_URL';
+    issues.push({ path: missing, message: `must be set together with ${other}` });
+  }
+  return issues;
+}
+
+function finish(env: Raw) {
+  return { ...env, LOG_LEVEL: env.LOG_LEVEL ?? (env.NODE_ENV === 'development' ? 'debug' : 'info') };
+}
+
+export type Env = ReturnType<typeof finish>;
 
 export interface EnvProblem {
   variable: string;
@@ -227,11 +222,26 @@ export class ConfigValidationError extends Error {
 
 /** Parses and validates an environment. Throws ConfigValidationError naming every failing variable. */
 export function parseEnv(source: Record<string, string | undefined>): Env {
-  const result = envSchema.safeParse(source);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => ({
-    variable: String(issue.path[0] ?? 'environment'),
-    problem: issue.message,
-  }));
-  throw new ConfigValidationError(problems);
+  const result = rawSchema.safeParse(source);
+  const problems: EnvProblem[] = [];
+  let partial: Partial<Raw>;
+  if (result.success) {
+    partial = result.data;
+  } else {
+    for (const issue of result.error.issues) {
+      problems.push({ variable: String(issue.path[0] ?? 'environment'), problem: issue.message });
+    }
+    // Parse each variable alone so the cross-variable rules still see every value that is valid by itself.
+    const loose: Record<string, unknown> = {};
+    for (const [key, schema] of Object.entries(rawSchema.shape)) {
+      const one = (schema as z.ZodTypeAny).safeParse(source[key]);
+      if (one.success) loose[key] = one.data;
+    }
+    partial = loose as Partial<Raw>;
+  }
+  for (const issue of crossFieldIssues(partial)) {
+    if (!problems.some((p) => p.variable === issue.path)) problems.push({ variable: issue.path, problem: issue.message });
+  }
+  if (problems.length > 0) throw new ConfigValidationError(problems);
+  return finish(partial as Raw);
 }

@@ -91,7 +91,7 @@ export class DatabaseService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private markDown(reason: string): void {
-    if (this.downSince !== null) return;
+    if (this.downSince !== null || this.stopped) return;
     this.downSince = Date.now();
     this.logger.warn({ message: 'MongoDB unavailable', reason, everConnected: this.everConnected });
   }
@@ -113,6 +113,11 @@ export class DatabaseService implements OnApplicationBootstrap, OnApplicationShu
     this.stopped = true;
     clearTimeout(this.retryTimer);
     try {
+      // Mongoose's close() waits for a pending first connect (up to the server-selection timeout); closing the
+      // driver's client aborts it at once.
+      if ((this.connection.readyState as number) === 2) {
+        await withTimeout(this.connection.getClient().close(true), 2000, 'MongoDB close timed out');
+      }
       await withTimeout(this.connection.close(true), 2000, 'MongoDB close timed out');
     } catch (err) {
       this.logger.warn({ message: 'MongoDB close failed', error: errorMessage(err) });
