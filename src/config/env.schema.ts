@@ -245,3 +245,6 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return finish(partial as Raw);
 }
+
+/** Every variable name the schema reads, for documentation checks. */
+export const ENV_VARIABLE_NAMES: readonly string[] = Object.keys(rawSchema.shape);

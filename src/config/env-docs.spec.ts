@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ENV_VARIABLE_NAMES } from './env.schema';
+
+/** .env.example and the README's configuration table must list exactly the variables the schema reads. */
+describe('configuration documentation', () => {
+  const root = join(__dirname, '..', '..');
+
+  it('.env.example lists every variable, and nothing else', () => {
+    const text = readFileSync(join(root, '.env.example'), 'utf8');
+    const listed = [...text.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
+    expect([...listed].sort()).toEqual([...ENV_VARIABLE_NAMES].sort());
+  });
+
+  it("the README's configuration table lists every variable", () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const rows = new Set([...readme.matchAll(/^\| `([A-Z][A-Z0-9_]*)`/gm)].map((m) => m[1]));
+    const missing = ENV_VARIABLE_NAMES.filter((name) => !rows.has(name));
+    expect(missing).toEqual([]);
+  });
+});
