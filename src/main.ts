@@ -19,7 +19,13 @@ async function bootstrap(): Promise<void> {
 bootstrap().catch((err: unknown) => {
   const e = err instanceof Error ? err : new Error(String(err));
   process.stdout.write(
-    JSON.stringify({ level: 'fatal', timestamp: new Date().toISOString(), message: 'Start-up failed', error: e.message, stack: e.stack }) + '\n',
+    JSON.stringify({
+      level: 'fatal',
+      timestamp: new Date().toISOString(),
+      message: 'Start-up failed',
+      error: e.message,
+      stack: e.stack,
+    }) + '\n',
   );
   process.exit(1);
 });

@@ -1,6 +1,8 @@
 import request from 'supertest';
 import { createTestApp, TestApp } from './utils/test-app';
 import { RedisTestServer } from './utils/redis-server';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 describe('Health (e2e)', () => {
   describe('without Redis or MongoDB configured', () => {
@@ -16,17 +18,27 @@ describe('Health (e2e)', () => {
       expect(res.body.status).toBe('healthy');
       expect(new Date(res.body.timestamp).toISOString()).toBe(res.body.timestamp);
       expect(typeof res.body.uptime).toBe('number');
-      expect(res.body.version).toBe(require('../package.json').version);
+      expect(res.body.version).toBe(
+        JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version,
+      );
     });
 
     it('GET /health/redis is 503 "not configured"', async () => {
       const res = await request(t.url).get('/health/redis').expect(503);
-      expect(res.body).toEqual({ status: 'unhealthy', error: 'Redis not configured', timestamp: expect.any(String) });
+      expect(res.body).toEqual({
+        status: 'unhealthy',
+        error: 'Redis not configured',
+        timestamp: expect.any(String),
+      });
     });
 
     it('GET /health/database is 503 "not configured"', async () => {
       const res = await request(t.url).get('/health/database').expect(503);
-      expect(res.body).toEqual({ status: 'unhealthy', message: 'Database not configured', timestamp: expect.any(String) });
+      expect(res.body).toEqual({
+        status: 'unhealthy',
+        message: 'Database not configured',
+        timestamp: expect.any(String),
+      });
     });
 
     it('GET /health/ready is 200: unconfigured optional dependencies do not fail it', async () => {
@@ -74,7 +86,10 @@ describe('Health (e2e)', () => {
         expect(res.body.error).toBe('Redis did not answer within 500ms');
         expect(elapsed).toBeLessThan(3000);
         const ready = await request(t.url).get('/health/ready').expect(503);
-        expect(ready.body.error.redis).toEqual({ status: 'down', message: expect.stringContaining('did not answer') });
+        expect(ready.body.error.redis).toEqual({
+          status: 'down',
+          message: expect.stringContaining('did not answer'),
+        });
       } finally {
         redis.thaw();
       }
@@ -111,7 +126,10 @@ describe('Health with MongoDB unreachable or hanging (e2e)', () => {
   it('a closed port: the app starts anyway and /health/database is 503 within the timeout', async () => {
     const { freePort } = await import('./utils/ports');
     const port = await freePort();
-    const t = await createTestApp({ MONGODB_URI: `mongodb://127.0.0.1:${port}/test`, HEALTH_CHECK_TIMEOUT_MS: '500' });
+    const t = await createTestApp({
+      MONGODB_URI: `mongodb://127.0.0.1:${port}/test`,
+      HEALTH_CHECK_TIMEOUT_MS: '500',
+    });
     try {
       const started = Date.now();
       const res = await request(t.url).get('/health/database').expect(503);
@@ -132,7 +150,10 @@ describe('Health with MongoDB unreachable or hanging (e2e)', () => {
   it('a server that accepts and never answers: 503 within the timeout, never a hung request', async () => {
     const { SilentTcpServer } = await import('./utils/silent-server');
     const silent = await new SilentTcpServer().start();
-    const t = await createTestApp({ MONGODB_URI: `mongodb://127.0.0.1:${silent.port}/test`, HEALTH_CHECK_TIMEOUT_MS: '500' });
+    const t = await createTestApp({
+      MONGODB_URI: `mongodb://127.0.0.1:${silent.port}/test`,
+      HEALTH_CHECK_TIMEOUT_MS: '500',
+    });
     try {
       for (let i = 0; i < 3; i++) {
         const started = Date.now();
@@ -171,6 +192,7 @@ const mongoTestUri = process.env.MONGODB_TEST_URI;
   });
 });
 if (!mongoTestUri) {
-  // eslint-disable-next-line no-console
-  console.log('SKIPPED: live MongoDB health test (set MONGODB_TEST_URI to run it; no MongoDB server can be installed here)');
+  console.log(
+    'SKIPPED: live MongoDB health test (set MONGODB_TEST_URI to run it; no MongoDB server can be installed here)',
+  );
 }

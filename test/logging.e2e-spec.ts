@@ -12,7 +12,11 @@ class LogProbeController {
 
   @Get()
   probe() {
-    this.logger.log({ message: 'inside handler', token: 'leaky-token', nested: { password: 'leaky-password' } });
+    this.logger.log({
+      message: 'inside handler',
+      token: 'leaky-token',
+      nested: { password: 'leaky-password' },
+    });
     this.logger.error({ message: 'handled failure', err: new Error('probe failure') });
     return { ok: true };
   }
@@ -59,7 +63,9 @@ describe('Logging (e2e)', () => {
     await request(t.url).get('/health/redis').set('x-request-id', 'health-probe-2').expect(503);
     await new Promise((r) => setTimeout(r, 50));
     const after = logs.lines.slice(before);
-    expect(after.filter((l) => l.requestId === 'health-probe-1' || l.requestId === 'health-probe-2')).toEqual([]);
+    expect(after.filter((l) => l.requestId === 'health-probe-1' || l.requestId === 'health-probe-2')).toEqual(
+      [],
+    );
   });
 
   it('never writes authorization, cookies or secret-named fields', async () => {
@@ -105,7 +111,12 @@ describe('Logging inside handlers (e2e)', () => {
       const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
       await request(url).get('/log-probe').set('x-request-id', 'probe-req-1').expect(200);
       const inside = logs.find('inside handler')[0];
-      expect(inside).toMatchObject({ level: 'info', requestId: 'probe-req-1', context: 'LogProbe', token: '[REDACTED]' });
+      expect(inside).toMatchObject({
+        level: 'info',
+        requestId: 'probe-req-1',
+        context: 'LogProbe',
+        token: '[REDACTED]',
+      });
       expect(inside.nested).toEqual({ password: '[REDACTED]' });
       const failure = logs.find('handled failure')[0];
       expect(failure).toMatchObject({ level: 'error', requestId: 'probe-req-1', error: 'probe failure' });

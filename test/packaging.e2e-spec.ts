@@ -41,7 +41,9 @@ describe('Container image equivalent (e2e)', () => {
     expect(dockerfile).toMatch(/HEALTHCHECK[^\n]*\n\s*CMD \["node", "scripts\/healthcheck.js"\]/);
     expect(dockerfile).not.toMatch(/curl/);
     // Every path the build stage copies from the context exists and is not excluded by .dockerignore.
-    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     for (const m of dockerfile.matchAll(/^COPY (?!--from)(?:--chown=\S+ )?(.+) \S+$/gm)) {
       for (const src of m[1].split(' ')) {
         expect(existsSync(join(ROOT, src))).toBe(true);
@@ -63,12 +65,20 @@ describe('Container image equivalent (e2e)', () => {
     const server = new ServerProcess(env, dir);
     try {
       await server.waitForPort(port);
-      const check = spawnSync(process.execPath, ['scripts/healthcheck.js'], { cwd: dir, env: { PORT: String(port) }, timeout: 10_000 });
+      const check = spawnSync(process.execPath, ['scripts/healthcheck.js'], {
+        cwd: dir,
+        env: { PORT: String(port) },
+        timeout: 10_000,
+      });
       expect(check.status).toBe(0);
       server.proc.kill('SIGTERM');
       const { code } = await server.exited;
       expect(code).toBe(0);
-      const after = spawnSync(process.execPath, ['scripts/healthcheck.js'], { cwd: dir, env: { PORT: String(port) }, timeout: 10_000 });
+      const after = spawnSync(process.execPath, ['scripts/healthcheck.js'], {
+        cwd: dir,
+        env: { PORT: String(port) },
+        timeout: 10_000,
+      });
       expect(after.status).toBe(1);
       // Production output is plain JSON, one object per line.
       const lines = server.output.split('\n').filter((l) => l.trim() !== '');

@@ -39,7 +39,10 @@ describe('Server process (e2e)', () => {
     expect(message).toContain('REDIS_URL must be a Redis URL');
     expect(server.output).not.toContain('hunter2');
     expect(fatal[0].errors).toEqual(
-      expect.arrayContaining([expect.objectContaining({ variable: 'PORT' }), expect.objectContaining({ variable: 'JWT_SECRET' })]),
+      expect.arrayContaining([
+        expect.objectContaining({ variable: 'PORT' }),
+        expect.objectContaining({ variable: 'JWT_SECRET' }),
+      ]),
     );
     // It never listened.
     await expect(request(`http://127.0.0.1:${port}`).get('/health')).rejects.toThrow();
@@ -64,7 +67,9 @@ describe('Server process (e2e)', () => {
             .get({ host: '127.0.0.1', port, path, agent }, (res) => {
               let data = '';
               res.on('data', (c: Buffer) => (data += c.toString()));
-              res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) as Record<string, unknown> }));
+              res.on('end', () =>
+                resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) as Record<string, unknown> }),
+              );
             })
             .on('error', reject);
         });

@@ -34,7 +34,12 @@ describe('parseEnv', () => {
     const secret = 'redis://:hunter2-super-secret@nowhere';
     let error: unknown;
     try {
-      parseEnv({ PORT: 'eighty', REDIS_URL: secret.replace('redis', 'http'), LOG_LEVEL: 'loud', NODE_ENV: 'staging' });
+      parseEnv({
+        PORT: 'eighty',
+        REDIS_URL: secret.replace('redis', 'http'),
+        LOG_LEVEL: 'loud',
+        NODE_ENV: 'staging',
+      });
     } catch (e) {
       error = e;
     }
@@ -68,6 +73,8 @@ describe('parseEnv', () => {
   });
 
   it('requires SMTP_URL and ALERT_EMAIL_TO together', () => {
-    expect(() => parseEnv({ SMTP_URL: 'smtp://127.0.0.1:25' })).toThrow(/ALERT_EMAIL_TO must be set together/);
+    expect(() => parseEnv({ SMTP_URL: 'smtp://127.0.0.1:25' })).toThrow(
+      /ALERT_EMAIL_TO must be set together/,
+    );
   });
 });

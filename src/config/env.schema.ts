@@ -237,10 +237,11 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
       const one = (schema as z.ZodTypeAny).safeParse(source[key]);
       if (one.success) loose[key] = one.data;
     }
-    partial = loose as Partial<Raw>;
+    partial = loose;
   }
   for (const issue of crossFieldIssues(partial)) {
-    if (!problems.some((p) => p.variable === issue.path)) problems.push({ variable: issue.path, problem: issue.message });
+    if (!problems.some((p) => p.variable === issue.path))
+      problems.push({ variable: issue.path, problem: issue.message });
   }
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return finish(partial as Raw);

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
-import type { Connection } from 'mongoose';
+import { ConnectionStates, type Connection } from 'mongoose';
 import { AppConfig } from '../config/app-config';
 import { errorMessage, withTimeout } from '../common/with-timeout';
 
@@ -59,7 +59,7 @@ export class DatabaseService implements OnApplicationBootstrap, OnApplicationShu
   }
 
   get isConnected(): boolean {
-    return this.connection.readyState === 1;
+    return this.connection.readyState === ConnectionStates.connected;
   }
 
   onApplicationBootstrap(): void {
@@ -115,7 +115,7 @@ export class DatabaseService implements OnApplicationBootstrap, OnApplicationShu
     try {
       // Mongoose's close() waits for a pending first connect (up to the server-selection timeout); closing the
       // driver's client aborts it at once.
-      if ((this.connection.readyState as number) === 2) {
+      if (this.connection.readyState === ConnectionStates.connecting) {
         await withTimeout(this.connection.getClient().close(true), 2000, 'MongoDB close timed out');
       }
       await withTimeout(this.connection.close(true), 2000, 'MongoDB close timed out');

@@ -29,7 +29,12 @@ export function installShutdownHandlers(app: INestApplication): void {
     }
     const started = Date.now();
     state.beginDrain();
-    logger.log({ message: 'Shutdown started', signal, drainMs: SHUTDOWN_DRAIN_MS, timeoutMs: SHUTDOWN_TIMEOUT_MS });
+    logger.log({
+      message: 'Shutdown started',
+      signal,
+      drainMs: SHUTDOWN_DRAIN_MS,
+      timeoutMs: SHUTDOWN_TIMEOUT_MS,
+    });
     const deadline = setTimeout(() => {
       logger.error({ message: 'Shutdown timed out, exiting', timeoutMs: SHUTDOWN_TIMEOUT_MS });
       flushAndExit(1);

@@ -19,7 +19,10 @@ export function onProcessError(listener: Listener): void {
 export function installProcessGuards(logger = new Logger('Process')): void {
   const handle = (kind: ProcessErrorKind) => (error: unknown) => {
     const err = error instanceof Error ? error : new Error(String(error));
-    logger.error({ message: kind === 'unhandledRejection' ? 'Unhandled rejection' : 'Uncaught exception', err });
+    logger.error({
+      message: kind === 'unhandledRejection' ? 'Unhandled rejection' : 'Uncaught exception',
+      err,
+    });
     for (const listener of listeners) {
       try {
         listener(kind, error);

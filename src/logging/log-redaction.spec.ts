@@ -7,7 +7,9 @@ describe('redactUrl', () => {
     expect(redactUrl('/socket.io/?EIO=4&token=abc.def&transport=polling')).toBe(
       '/socket.io/?EIO=4&token=[REDACTED]&transport=polling',
     );
-    expect(redactUrl('/x?api_key=1&password=2&page=3')).toBe('/x?api_key=[REDACTED]&password=[REDACTED]&page=3');
+    expect(redactUrl('/x?api_key=1&password=2&page=3')).toBe(
+      '/x?api_key=[REDACTED]&password=[REDACTED]&page=3',
+    );
     expect(redactUrl('/health')).toBe('/health');
   });
 });

@@ -2,7 +2,8 @@
  * What never reaches a log line. Header names and any field whose name says it holds a secret are censored by
  * pino's redaction (paths compiled once at start-up); URLs lose the values of secret-looking query parameters.
  */
-export const SECRET_KEY_PATTERN = /token|secret|password|passwd|dsn|webhook|authorization|cookie|api[-_]?key/i;
+export const SECRET_KEY_PATTERN =
+  /token|secret|password|passwd|dsn|webhook|authorization|cookie|api[-_]?key/i;
 
 const SECRET_FIELD_NAMES = [
   'token',

@@ -9,7 +9,10 @@ import { assignRequestId } from './request-id';
 export const QUIET_PATH_PREFIXES = ['/health'];
 
 function isQuietPath(url: string | undefined): boolean {
-  return url !== undefined && QUIET_PATH_PREFIXES.some((p) => url === p || url.startsWith(p + '/') || url.startsWith(p + '?'));
+  return (
+    url !== undefined &&
+    QUIET_PATH_PREFIXES.some((p) => url === p || url.startsWith(p + '/') || url.startsWith(p + '?'))
+  );
 }
 
 /** `err` (what pino and nestjs-pino use) becomes `error` (message) and `stack`, as operators search for them. */
@@ -17,10 +20,10 @@ export function flattenError(obj: Record<string, unknown>): Record<string, unkno
   const err = obj.err;
   if (err === undefined || err === null || typeof err !== 'object') return obj;
   const { err: _err, ...rest } = obj;
-  const e = err as { message?: unknown; stack?: unknown; type?: unknown; name?: unknown };
+  const e = err as { message?: unknown; stack?: unknown };
   return {
     ...rest,
-    error: typeof e.message === 'string' ? e.message : String(err as unknown),
+    error: typeof e.message === 'string' ? e.message : JSON.stringify(err),
     ...(typeof e.stack === 'string' ? { stack: e.stack } : {}),
   };
 }

@@ -1,4 +1,11 @@
-import { CanActivate, ExecutionContext, Injectable, Logger, OnModuleInit, UnauthorizedException } from '@nestjs/common';
+import {
+  CanActivate,
+  ExecutionContext,
+  Injectable,
+  Logger,
+  OnModuleInit,
+  UnauthorizedException,
+} from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AppConfig } from '../config/app-config';
 import { credentialFromAuthorization, safeEqual } from '../common/constant-time';
@@ -17,7 +24,8 @@ export class MetricsAuthGuard implements CanActivate, OnModuleInit {
   onModuleInit(): void {
     if (this.config.env.METRICS_TOKEN === undefined && this.config.isProduction) {
       this.logger.warn({
-        message: 'METRICS_TOKEN is not set: /metrics, /alerts and /dashboard are open to anyone who can reach the server',
+        message:
+          'METRICS_TOKEN is not set: /metrics, /alerts and /dashboard are open to anyone who can reach the server',
       });
     }
   }
@@ -28,7 +36,12 @@ export class MetricsAuthGuard implements CanActivate, OnModuleInit {
     const req = context.switchToHttp().getRequest<Request>();
     const given = credentialFromAuthorization(req.headers.authorization);
     if (given !== null && safeEqual(given, token)) return true;
-    context.switchToHttp().getResponse<Response>().setHeader('WWW-Authenticate', 'Basic realm="metrics", charset="UTF-8"');
-    throw new UnauthorizedException('A valid METRICS_TOKEN is required (Bearer token or basic auth password)');
+    context
+      .switchToHttp()
+      .getResponse<Response>()
+      .setHeader('WWW-Authenticate', 'Basic realm="metrics", charset="UTF-8"');
+    throw new UnauthorizedException(
+      'A valid METRICS_TOKEN is required (Bearer token or basic auth password)',
+    );
   }
 }

@@ -77,7 +77,8 @@ export class RedisService implements OnApplicationShutdown {
   /** PING under `timeoutMs`; rejects with a message that says whether Redis is down, hung or unconfigured. */
   async ping(timeoutMs: number): Promise<RedisPing> {
     const client = this.requireClient();
-    if (client.status !== 'ready') throw new Error(`Redis connection is not available (status: ${client.status})`);
+    if (client.status !== 'ready')
+      throw new Error(`Redis connection is not available (status: ${client.status})`);
     const start = performance.now();
     try {
       await withTimeout(client.ping(), timeoutMs, `Redis did not answer within ${timeoutMs}ms`);
@@ -91,7 +92,11 @@ export class RedisService implements OnApplicationShutdown {
   /** One INFO section parsed into key/value pairs, under `timeoutMs`. */
   async info(section: string, timeoutMs: number): Promise<Record<string, string>> {
     const client = this.requireClient();
-    const text = await withTimeout(client.info(section), timeoutMs, `Redis did not answer within ${timeoutMs}ms`);
+    const text = await withTimeout(
+      client.info(section),
+      timeoutMs,
+      `Redis did not answer within ${timeoutMs}ms`,
+    );
     const out: Record<string, string> = {};
     for (const line of text.split('\r\n')) {
       const i = line.indexOf(':');

@@ -11,7 +11,9 @@ beforeAll(() => {
 
 afterEach(() => {
   if (seen.length > 0) {
-    const list = seen.splice(0).map((s) => `${s.kind}: ${s.error instanceof Error ? s.error.stack : String(s.error)}`);
+    const list = seen
+      .splice(0)
+      .map((s) => `${s.kind}: ${s.error instanceof Error ? s.error.stack : String(s.error)}`);
     throw new Error(`Process-level errors during the test:\n${list.join('\n')}`);
   }
 });

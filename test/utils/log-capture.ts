@@ -6,10 +6,10 @@ export class LogCapture {
   start(passthrough = false): this {
     const original = process.stdout.write.bind(process.stdout);
     this.original = process.stdout.write;
-    process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    process.stdout.write = (chunk: string | Uint8Array, ...rest: unknown[]) => {
       this.chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return passthrough ? original(chunk as string, ...(rest as [])) : true;
-    }) as typeof process.stdout.write;
+      return passthrough ? original(chunk, ...(rest as [])) : true;
+    };
     return this;
   }
 

@@ -6,7 +6,11 @@ export const ROOT = join(__dirname, '..', '..');
 
 /** Builds dist/ when it is missing or older than src/ (what `npm start` does), so process tests run the real build. */
 export function ensureBuilt(): void {
-  execFileSync(process.execPath, [join(ROOT, 'scripts', 'ensure-build.js')], { cwd: ROOT, stdio: 'pipe', timeout: 180_000 });
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'ensure-build.js')], {
+    cwd: ROOT,
+    stdio: 'pipe',
+    timeout: 180_000,
+  });
 }
 
 /** The built server as a child process, as a container runs it: `node dist/main`. */
@@ -23,7 +27,9 @@ export class ServerProcess {
     });
     this.proc.stdout?.on('data', (d: Buffer) => (this.out += d.toString('utf8')));
     this.proc.stderr?.on('data', (d: Buffer) => (this.out += d.toString('utf8')));
-    this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      this.proc.once('exit', (code, signal) => resolve({ code, signal })),
+    );
   }
 
   get output(): string {
