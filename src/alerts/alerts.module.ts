@@ -1,4 +1,54 @@
 import { Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import { AlertDelivery } from './alert-delivery';
+import { AlertDispatcher } from './alert-dispatcher';
+import { AlertEngine } from './alert-engine';
+import { AlertHistory } from './alert-history';
+import { AlertScheduler } from './alert-scheduler';
+import { AlertsController } from './alerts.controller';
+import { AlertsMetrics } from './alerts.metrics';
+import { Clock } from './clock';
+import { ClusterLock } from './cluster-lock';
+import { CpuMonitor } from './monitors/cpu.monitor';
+import { MemoryMonitor } from './monitors/memory.monitor';
+import { ALERT_MONITORS } from './monitors/monitor.tokens';
+import { RedisMonitor } from './monitors/redis.monitor';
+import { TrafficMonitor } from './monitors/traffic.monitor';
+import { DiscordNotifier } from './notifiers/discord.notifier';
+import { EmailNotifier } from './notifiers/email.notifier';
+import { ALERT_NOTIFIERS } from './notifiers/notifier';
+import { SlackNotifier } from './notifiers/slack.notifier';
 
-@Module({})
+@Module({
+  imports: [ScheduleModule.forRoot()],
+  controllers: [AlertsController],
+  providers: [
+    Clock,
+    ClusterLock,
+    AlertHistory,
+    AlertEngine,
+    AlertDelivery,
+    AlertDispatcher,
+    AlertsMetrics,
+    AlertScheduler,
+    RedisMonitor,
+    MemoryMonitor,
+    CpuMonitor,
+    TrafficMonitor,
+    {
+      provide: ALERT_MONITORS,
+      useFactory: (...monitors: unknown[]) => monitors,
+      inject: [RedisMonitor, MemoryMonitor, CpuMonitor, TrafficMonitor],
+    },
+    SlackNotifier,
+    DiscordNotifier,
+    EmailNotifier,
+    {
+      provide: ALERT_NOTIFIERS,
+      useFactory: (...notifiers: unknown[]) => notifiers,
+      inject: [SlackNotifier, DiscordNotifier, EmailNotifier],
+    },
+  ],
+  exports: [AlertEngine, AlertHistory],
+})
 export class AlertsModule {}

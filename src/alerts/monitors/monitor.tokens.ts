@@ -1,0 +1,1 @@
+export const ALERT_MONITORS = Symbol('ALERT_MONITORS');

@@ -1,0 +1,47 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../../config/app-config';
+import { errorMessage } from '../../common/with-timeout';
+import { RedisService } from '../../redis/redis.service';
+import { ALERT_KEYS } from '../alert-keys';
+import type { Monitor, Reading } from '../alert.types';
+
+/** Redis connectivity (a failed PING is critical at once) and PING latency, on the app's own connection. */
+@Injectable()
+export class RedisMonitor implements Monitor {
+  readonly name = 'redis';
+
+  constructor(
+    private readonly redis: RedisService,
+    private readonly config: AppConfig,
+  ) {}
+
+  get enabled(): boolean {
+    return this.redis.isConfigured;
+  }
+
+  get intervalMs(): number {
+    return this.config.env.ALERT_REDIS_INTERVAL_MS;
+  }
+
+  async check(): Promise<Reading[]> {
+    const env = this.config.env;
+    try {
+      const { latencyMs } = await this.redis.ping(env.HEALTH_CHECK_TIMEOUT_MS);
+      return [
+        { kind: 'connectivity', key: ALERT_KEYS.redisDown, label: 'Redis', ok: true },
+        {
+          kind: 'metric',
+          key: ALERT_KEYS.redisLatency,
+          label: 'Redis latency',
+          value: latencyMs,
+          unit: 'ms',
+          warning: env.ALERT_REDIS_LATENCY_WARNING,
+          critical: env.ALERT_REDIS_LATENCY_CRITICAL,
+        },
+      ];
+    } catch (err) {
+      // Latency is unknown while Redis is down: its alert keeps its state until a ping answers again.
+      return [{ kind: 'connectivity', key: ALERT_KEYS.redisDown, label: 'Redis', ok: false, detail: errorMessage(err) }];
+    }
+  }
+}
