@@ -4,6 +4,7 @@ import { ConfigModule } from './config/config.module';
 import { ErrorTrackingModule } from './error-tracking/error-tracking.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { HistoryModule } from './history/history.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -22,6 +23,7 @@ import { RedisModule } from './redis/redis.module';
     MetricsModule,
     RealtimeModule,
     AlertsModule,
+    HistoryModule,
   ],
 })
 export class AppModule {}
