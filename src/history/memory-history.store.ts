@@ -82,8 +82,11 @@ export class InMemoryAlertHistoryStore implements QueryableAlertHistoryStore {
     return Promise.resolve();
   }
 
+  /** Newest first by timestamp, as the MongoDB store answers (appends normally arrive in that order anyway). */
   recent(limit: number): Promise<AlertTransition[]> {
-    return Promise.resolve(this.buffer.newest(Math.max(0, limit)));
+    if (limit <= 0) return Promise.resolve([]);
+    const all = this.buffer.newest(this.buffer.capacity);
+    return Promise.resolve(all.sort((a, b) => b.timestamp.getTime() - a.timestamp.getTime()).slice(0, limit));
   }
 
   between(from: Date, to: Date, limit: number, instanceId?: string): Promise<AlertTransition[]> {
@@ -94,6 +97,7 @@ export class InMemoryAlertHistoryStore implements QueryableAlertHistoryStore {
       const at = t.timestamp.getTime();
       if (at >= lo && at < hi && (instanceId === undefined || t.instanceId === instanceId)) hits.push(t);
     }
+    hits.sort((a, b) => a.timestamp.getTime() - b.timestamp.getTime());
     return Promise.resolve(limit > 0 ? hits.slice(-limit) : []);
   }
 }
