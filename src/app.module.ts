@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AlertsModule } from './alerts/alerts.module';
+import { ClusterModule } from './cluster/cluster.module';
 import { ConfigModule } from './config/config.module';
 import { ErrorTrackingModule } from './error-tracking/error-tracking.module';
 import { DatabaseModule } from './database/database.module';
@@ -22,6 +23,7 @@ import { RedisModule } from './redis/redis.module';
     HealthModule,
     MetricsModule,
     RealtimeModule,
+    ClusterModule,
     AlertsModule,
     HistoryModule,
   ],

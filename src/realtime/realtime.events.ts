@@ -1,0 +1,64 @@
+/** The socket contract in one place: event names, room names and acknowledgement codes. */
+
+/** Client → server events; each is answered by an acknowledgement when the client passes a callback. */
+export const CLIENT_EVENTS = {
+  SUBSCRIBE: 'portfolio:subscribe',
+  UNSUBSCRIBE: 'portfolio:unsubscribe',
+} as const;
+export type ClientEvent = (typeof CLIENT_EVENTS)[keyof typeof CLIENT_EVENTS];
+
+/** Server → client events; also the `event` values POST /events and the Redis emitter may push. */
+export const SERVER_EVENTS = {
+  PORTFOLIO_UPDATE: 'portfolio:update',
+  TRADE_EXECUTED: 'trade:executed',
+} as const;
+export type ServerEvent = (typeof SERVER_EVENTS)[keyof typeof SERVER_EVENTS];
+export const PUBLISHABLE_EVENTS = [SERVER_EVENTS.PORTFOLIO_UPDATE, SERVER_EVENTS.TRADE_EXECUTED] as const;
+
+/** The metrics label for any event name the gateway does not know (keeps the label set bounded). */
+export const UNKNOWN_EVENT_LABEL = 'unknown';
+
+export const USER_ROOM_PREFIX = 'user:';
+export const PORTFOLIO_ROOM_PREFIX = 'portfolio:';
+export const userRoom = (userId: string): string => USER_ROOM_PREFIX + userId;
+export const portfolioRoom = (portfolioId: string): string => PORTFOLIO_ROOM_PREFIX + portfolioId;
+
+/** Portfolio ids: what a room name may safely carry. */
+export const PORTFOLIO_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const PORTFOLIO_ID_MAX_LENGTH = 64;
+
+/** `connect_error` messages: the only thing a refused client learns. */
+export const CONNECT_ERRORS = {
+  UNAUTHORIZED: 'unauthorized',
+  TOO_MANY_CONNECTIONS: 'too_many_connections',
+  SHUTTING_DOWN: 'server_shutting_down',
+} as const;
+
+export const ACK_CODES = {
+  INVALID_PAYLOAD: 'INVALID_PAYLOAD',
+  FORBIDDEN: 'FORBIDDEN',
+  RATE_LIMITED: 'RATE_LIMITED',
+  INTERNAL: 'INTERNAL',
+} as const;
+export type AckCode = (typeof ACK_CODES)[keyof typeof ACK_CODES];
+
+export type Ack =
+  { ok: true; portfolioId: string } | { ok: false; error: { code: AckCode; message?: string } };
+
+/** Outcome labels handed to MetricsService.recordWsEvent. */
+export const WS_OUTCOMES = {
+  OK: 'ok',
+  INVALID_PAYLOAD: 'invalid_payload',
+  FORBIDDEN: 'forbidden',
+  RATE_LIMITED: 'rate_limited',
+  ERROR: 'error',
+  IGNORED: 'ignored',
+} as const;
+
+/** A socket that is rate limited without a pause of at least FLOOD_PAUSE_MS for this long is disconnected. */
+export const FLOOD_DISCONNECT_MS = 10_000;
+export const FLOOD_PAUSE_MS = 1_000;
+
+/** POST /events: the `data` object's JSON size limit, and the body parser's limit (data plus its envelope). */
+export const PUBLISH_MAX_DATA_BYTES = 64 * 1024;
+export const PUBLISH_BODY_LIMIT_BYTES = PUBLISH_MAX_DATA_BYTES + 16 * 1024;

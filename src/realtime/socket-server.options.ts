@@ -1,0 +1,73 @@
+import type { IncomingMessage } from 'node:http';
+import type { ServerOptions } from 'socket.io';
+import type { AppConfig } from '../config/app-config';
+
+/**
+ * Which browser origins may open a socket. CORS headers do not cover the WebSocket upgrade, so the same rule
+ * is applied in `allowRequest`, which runs for polling requests and upgrades alike.
+ *
+ * - CORS_ORIGINS set: exactly those origins (`*` means any, refused by the config schema in production).
+ * - Unset outside production: any origin.
+ * - Unset in production: no browser origin at all; only clients that send no Origin header (native and
+ *   mobile apps, servers) may connect.
+ * A request without an Origin header is not a cross-site browser request and is always allowed.
+ */
+export interface OriginPolicy {
+  anyOrigin: boolean;
+  origins: ReadonlySet<string>;
+  /** True when production runs without CORS_ORIGINS: worth a start-up warning. */
+  browserOriginsRefused: boolean;
+}
+
+export function originPolicy(config: AppConfig): OriginPolicy {
+  const raw = config.env.CORS_ORIGINS;
+  if (raw === undefined) {
+    return {
+      anyOrigin: !config.isProduction,
+      origins: new Set(),
+      browserOriginsRefused: config.isProduction,
+    };
+  }
+  const list = raw
+    .split(',')
+    .map((o) => o.trim().replace(/\/+$/, ''))
+    .filter((o) => o.length > 0);
+  return {
+    anyOrigin: list.includes('*'),
+    origins: new Set(list.filter((o) => o !== '*')),
+    browserOriginsRefused: false,
+  };
+}
+
+export function isOriginAllowed(policy: OriginPolicy, origin: string | undefined): boolean {
+  if (origin === undefined) return true;
+  return policy.anyOrigin || policy.origins.has(origin);
+}
+
+/** The Socket.IO server options every replica uses; the gateway decorator carries none of its own. */
+export function socketServerOptions(config: AppConfig): Partial<ServerOptions> {
+  const env = config.env;
+  const policy = originPolicy(config);
+  return {
+    path: '/socket.io',
+    serveClient: false,
+    transports: env.WS_TRANSPORTS as ServerOptions['transports'],
+    perMessageDeflate: false,
+    httpCompression: false,
+    maxHttpBufferSize: env.WS_MAX_PAYLOAD_BYTES,
+    pingInterval: env.WS_PING_INTERVAL_MS,
+    pingTimeout: env.WS_PING_TIMEOUT_MS,
+    connectTimeout: env.WS_CONNECT_TIMEOUT_MS,
+    cors: {
+      origin: policy.anyOrigin ? true : [...policy.origins],
+      methods: ['GET', 'POST'],
+      credentials: false,
+    },
+    allowRequest: (
+      req: IncomingMessage,
+      callback: (err: string | null | undefined, success: boolean) => void,
+    ) => {
+      callback(null, isOriginAllowed(policy, req.headers.origin));
+    },
+  };
+}
