@@ -24,11 +24,21 @@ export class AlertDelivery implements OnApplicationShutdown {
   ) {}
 
   deliver(notification: AlertNotification): void {
-    const log = notification.level === 'critical' ? 'error' : notification.level === 'warning' ? 'warn' : 'log';
-    this.logger[log]({ message: 'Alert', key: notification.key, kind: notification.kind, text: notification.text });
+    const log =
+      notification.level === 'critical' ? 'error' : notification.level === 'warning' ? 'warn' : 'log';
+    this.logger[log]({
+      message: 'Alert',
+      key: notification.key,
+      kind: notification.kind,
+      text: notification.text,
+    });
     const p: Promise<void> = this.run(notification)
       .catch((err: unknown) => {
-        this.logger.error({ message: 'Alert delivery failed', key: notification.key, error: errorMessage(err) });
+        this.logger.error({
+          message: 'Alert delivery failed',
+          key: notification.key,
+          error: errorMessage(err),
+        });
       })
       .finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
@@ -48,7 +58,11 @@ export class AlertDelivery implements OnApplicationShutdown {
         return;
       }
       if (lock === 'unavailable') {
-        this.logger.debug({ message: 'Alert lock unavailable; posting from this instance', key: n.key, kind: n.kind });
+        this.logger.debug({
+          message: 'Alert lock unavailable; posting from this instance',
+          key: n.key,
+          kind: n.kind,
+        });
       }
     }
     if (this.dispatcher.channels.length === 0) return;

@@ -44,7 +44,9 @@ export class AlertDispatcher {
     const enabled = this.notifiers.filter((n) => n.enabled);
     const settled = await Promise.allSettled(enabled.map((n) => this.sendOne(n, notification)));
     return settled.map((s, i) =>
-      s.status === 'fulfilled' ? s.value : { channel: enabled[i].channel, result: 'failure' as const, error: 'internal error' },
+      s.status === 'fulfilled'
+        ? s.value
+        : { channel: enabled[i].channel, result: 'failure' as const, error: 'internal error' },
     );
   }
 
@@ -58,13 +60,24 @@ export class AlertDispatcher {
       await withTimeout(notifier.send(n, signal), timeoutMs + 50, `timed out after ${timeoutMs}ms`);
       outcome = { channel: notifier.channel, result: 'success' };
     } catch (err) {
-      const timedOut = err instanceof TimeoutError || (err instanceof NotifyError && err.timedOut) || signal.aborted;
-      outcome = { channel: notifier.channel, result: timedOut ? 'timeout' : 'failure', error: this.safeMessage(err, timeoutMs) };
+      const timedOut =
+        err instanceof TimeoutError || (err instanceof NotifyError && err.timedOut) || signal.aborted;
+      outcome = {
+        channel: notifier.channel,
+        result: timedOut ? 'timeout' : 'failure',
+        error: this.safeMessage(err, timeoutMs),
+      };
     }
     this.counter.inc({ channel: outcome.channel, result: outcome.result });
     const duration = `${Math.round(performance.now() - started)}ms`;
     if (outcome.result === 'success') {
-      this.logger.log({ message: 'Alert notification sent', channel: outcome.channel, key: n.key, kind: n.kind, duration });
+      this.logger.log({
+        message: 'Alert notification sent',
+        channel: outcome.channel,
+        key: n.key,
+        kind: n.kind,
+        duration,
+      });
     } else {
       this.logger.warn({
         message: 'Alert notification failed',
@@ -82,7 +95,8 @@ export class AlertDispatcher {
   /** Notifier errors are built to be safe; anything else is reduced to its name, and known secrets are masked. */
   private safeMessage(err: unknown, timeoutMs: number): string {
     let message: string;
-    if (err instanceof NotifyError) message = err.timedOut ? `timed out after ${timeoutMs}ms (${err.message})` : err.message;
+    if (err instanceof NotifyError)
+      message = err.timedOut ? `timed out after ${timeoutMs}ms (${err.message})` : err.message;
     else if (err instanceof TimeoutError) message = err.message;
     else message = err instanceof Error ? err.name : 'unknown error';
     const env = this.config.env;

@@ -83,7 +83,9 @@ describe(AlertEngine.name, () => {
     engine.evaluate([redis(true)]);
     engine.evaluate([redis(false)]);
     expect(sent.map((n) => [n.kind, n.level, n.clusterWide])).toEqual([['firing', 'critical', true]]);
-    expect(sent[0].text).toBe('[CRITICAL] Redis is unreachable: Redis connection is not available (status: reconnecting)');
+    expect(sent[0].text).toBe(
+      '[CRITICAL] Redis is unreachable: Redis connection is not available (status: reconnecting)',
+    );
     clock.advance(3 * MIN);
     engine.evaluate([redis(false)]);
     clock.advance(MIN);
@@ -100,7 +102,9 @@ describe(AlertEngine.name, () => {
       clock.advance(30_000);
     }
     expect(sent.map((n) => n.kind)).toEqual(['firing', 'reminder', 'reminder']);
-    expect(sent[1].text).toBe('[CRITICAL] Still active (active for 1h 0m): CPU usage is 93%, at or above the critical threshold of 90% [instance replica-1]');
+    expect(sent[1].text).toBe(
+      '[CRITICAL] Still active (active for 1h 0m): CPU usage is 93%, at or above the critical threshold of 90% [instance replica-1]',
+    );
     expect(sent[2].timestamp - sent[0].timestamp).toBe(120 * MIN);
   });
 
@@ -129,12 +133,26 @@ describe(AlertEngine.name, () => {
     step(95); // critical again: already announced, not sent
     step(20);
     step(20); // resolved
-    expect(sent.map((n) => `${n.kind}:${n.level}`)).toEqual(['firing:warning', 'escalated:critical', 'resolved:info']);
+    expect(sent.map((n) => `${n.kind}:${n.level}`)).toEqual([
+      'firing:warning',
+      'escalated:critical',
+      'resolved:info',
+    ]);
     expect(sent[1].text).toContain('(escalated from warning)');
-    expect(sent[2].text).toBe('[RESOLVED] CPU usage is back to normal after 4m (now 20%) [instance replica-1]');
-    return history.recent().then((recent) =>
-      expect(recent.map((t) => `${t.from}->${t.to}`)).toEqual(['critical->ok', 'warning->critical', 'critical->warning', 'warning->critical', 'ok->warning']),
+    expect(sent[2].text).toBe(
+      '[RESOLVED] CPU usage is back to normal after 4m (now 20%) [instance replica-1]',
     );
+    return history
+      .recent()
+      .then((recent) =>
+        expect(recent.map((t) => `${t.from}->${t.to}`)).toEqual([
+          'critical->ok',
+          'warning->critical',
+          'critical->warning',
+          'warning->critical',
+          'ok->warning',
+        ]),
+      );
   });
 
   it('hysteresis: a value hovering just under the line does not resolve', () => {
@@ -191,7 +209,11 @@ describe(AlertEngine.name, () => {
       engine.evaluate([cpu(v)]);
       clock.advance(30_000);
     }
-    expect(sent.map((n) => `${n.kind}:${n.level}`)).toEqual(['firing:warning', 'resolved:info', 'firing:critical']);
+    expect(sent.map((n) => `${n.kind}:${n.level}`)).toEqual([
+      'firing:warning',
+      'resolved:info',
+      'firing:critical',
+    ]);
   });
 
   it('writes every transition to history with value, threshold and instance', async () => {

@@ -147,7 +147,10 @@ export class AlertEngine {
     if (to === 'ok') {
       if (s.notified === 'ok') return; // its firing was never sent (flapping), so neither is its resolution
       const lasted = s.since === null ? '' : ` after ${formatDuration(now - s.since)}`;
-      const text = r.kind === 'connectivity' ? `${r.label} is reachable again${lasted}` : `${r.label} is back to normal${lasted} (now ${formatValue(r.value, r.unit)})`;
+      const text =
+        r.kind === 'connectivity'
+          ? `${r.label} is reachable again${lasted}`
+          : `${r.label} is back to normal${lasted} (now ${formatValue(r.value, r.unit)})`;
       this.send(s, 'resolved', 'ok', text, now);
       s.lastResolvedAt = now;
       s.lastResolvedSeverity = s.notified;
@@ -157,7 +160,9 @@ export class AlertEngine {
     if (RANK[to] <= RANK[s.notified]) return; // de-escalation, or back to a level the channels already know
     if (s.notified === 'ok') {
       const flapping =
-        s.lastResolvedAt !== null && now - s.lastResolvedAt < this.repeatMs && RANK[to] <= RANK[s.lastResolvedSeverity];
+        s.lastResolvedAt !== null &&
+        now - s.lastResolvedAt < this.repeatMs &&
+        RANK[to] <= RANK[s.lastResolvedSeverity];
       if (flapping) return;
       this.send(s, 'firing', to, s.message, now);
     } else {
@@ -178,7 +183,13 @@ export class AlertEngine {
     s.notified = s.severity;
   }
 
-  private send(s: KeyState, kind: NotificationKind, severity: AlertSeverity, body: string, now: number): void {
+  private send(
+    s: KeyState,
+    kind: NotificationKind,
+    severity: AlertSeverity,
+    body: string,
+    now: number,
+  ): void {
     s.lastNotifiedAt = now;
     const clusterWide = CLUSTER_WIDE_KEYS.has(s.key);
     const where = clusterWide ? '' : ` [instance ${this.instance.id}]`;
@@ -223,7 +234,9 @@ export class AlertEngine {
 
 function describe(r: Reading, severity: AlertSeverity): string {
   if (r.kind === 'connectivity') {
-    return r.ok ? `${r.label} is reachable` : `${r.label} is unreachable${r.detail === undefined ? '' : `: ${r.detail}`}`;
+    return r.ok
+      ? `${r.label} is reachable`
+      : `${r.label} is unreachable${r.detail === undefined ? '' : `: ${r.detail}`}`;
   }
   const value = formatValue(r.value, r.unit);
   if (severity === 'ok') return `${r.label} is ${value} (warning at ${formatValue(r.warning, r.unit)})`;

@@ -15,7 +15,9 @@ export class AlertHistory {
   private readonly local: AlertTransition[] = [];
   private storeFailing = false;
 
-  constructor(@Optional() @Inject(ALERT_HISTORY_STORE) private readonly store: AlertHistoryStore | null = null) {}
+  constructor(
+    @Optional() @Inject(ALERT_HISTORY_STORE) private readonly store: AlertHistoryStore | null = null,
+  ) {}
 
   get hasStore(): boolean {
     return this.store !== null && this.store !== undefined;
@@ -27,7 +29,11 @@ export class AlertHistory {
     if (!this.hasStore) return;
     // The store never throws by contract; a broken one must still not reach the monitors.
     this.store!.append(transition).catch((err: unknown) => {
-      this.logger.warn({ message: 'Alert history store rejected a transition', key: transition.key, error: errorMessage(err) });
+      this.logger.warn({
+        message: 'Alert history store rejected a transition',
+        key: transition.key,
+        error: errorMessage(err),
+      });
     });
   }
 
@@ -40,7 +46,10 @@ export class AlertHistory {
         return rows;
       } catch (err) {
         if (!this.storeFailing) {
-          this.logger.warn({ message: 'Alert history store unavailable; answering from this instance', error: errorMessage(err) });
+          this.logger.warn({
+            message: 'Alert history store unavailable; answering from this instance',
+            error: errorMessage(err),
+          });
         }
         this.storeFailing = true;
       }

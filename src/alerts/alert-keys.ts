@@ -14,7 +14,10 @@ export const ALERT_KEYS = {
 export type AlertKey = (typeof ALERT_KEYS)[keyof typeof ALERT_KEYS];
 
 /** Alerts about a dependency every replica shares: posted once across replicas (see ClusterLock). */
-export const CLUSTER_WIDE_KEYS: ReadonlySet<AlertKey> = new Set([ALERT_KEYS.redisDown, ALERT_KEYS.redisLatency]);
+export const CLUSTER_WIDE_KEYS: ReadonlySet<AlertKey> = new Set([
+  ALERT_KEYS.redisDown,
+  ALERT_KEYS.redisLatency,
+]);
 
 /** Names of the scheduled monitor runs in SchedulerRegistry. */
 export const MONITOR_INTERVAL_PREFIX = 'alerts:monitor:';

@@ -53,14 +53,21 @@ export class AlertScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   /** One run of one monitor; returns false when skipped because the previous run is still going. Never throws. */
   async run(monitor: Monitor): Promise<boolean> {
     if (this.running.has(monitor.name)) {
-      this.logger.warn({ message: 'Alert check skipped: the previous run is still going', monitor: monitor.name });
+      this.logger.warn({
+        message: 'Alert check skipped: the previous run is still going',
+        monitor: monitor.name,
+      });
       return false;
     }
     this.running.add(monitor.name);
     const timeoutMs = Math.min(monitor.intervalMs, MAX_CHECK_MS);
     const abort = new AbortController();
     try {
-      const readings = await withTimeout(monitor.check(abort.signal), timeoutMs, `Alert check '${monitor.name}' timed out after ${timeoutMs}ms`);
+      const readings = await withTimeout(
+        monitor.check(abort.signal),
+        timeoutMs,
+        `Alert check '${monitor.name}' timed out after ${timeoutMs}ms`,
+      );
       this.engine.evaluate(readings);
     } catch (err) {
       this.logger.warn({ message: 'Alert check failed', monitor: monitor.name, error: errorMessage(err) });

@@ -19,9 +19,12 @@ export class AlertsMetrics implements OnModuleInit {
   onModuleInit(): void {
     const registry = (this.metrics as unknown as { registry?: unknown }).registry;
     if (!(registry instanceof Registry)) {
-      this.logger.debug({ message: 'No Prometheus registry exposed by MetricsService; alert counters stay unexported' });
+      this.logger.debug({
+        message: 'No Prometheus registry exposed by MetricsService; alert counters stay unexported',
+      });
       return;
     }
-    if (registry.getSingleMetric(ALERT_NOTIFICATIONS_METRIC) === undefined) registry.registerMetric(this.dispatcher.counter);
+    if (registry.getSingleMetric(ALERT_NOTIFICATIONS_METRIC) === undefined)
+      registry.registerMetric(this.dispatcher.counter);
   }
 }

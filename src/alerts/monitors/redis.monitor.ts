@@ -41,7 +41,15 @@ export class RedisMonitor implements Monitor {
       ];
     } catch (err) {
       // Latency is unknown while Redis is down: its alert keeps its state until a ping answers again.
-      return [{ kind: 'connectivity', key: ALERT_KEYS.redisDown, label: 'Redis', ok: false, detail: errorMessage(err) }];
+      return [
+        {
+          kind: 'connectivity',
+          key: ALERT_KEYS.redisDown,
+          label: 'Redis',
+          ok: false,
+          detail: errorMessage(err),
+        },
+      ];
     }
   }
 }

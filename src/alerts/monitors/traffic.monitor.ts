@@ -32,7 +32,8 @@ export class TrafficMonitor implements Monitor {
     try {
       s = await this.metrics.snapshot();
     } catch (err) {
-      if (!this.unavailable) this.logger.debug({ message: 'Metrics not available for alerting yet', error: errorMessage(err) });
+      if (!this.unavailable)
+        this.logger.debug({ message: 'Metrics not available for alerting yet', error: errorMessage(err) });
       this.unavailable = true;
       return [];
     }

@@ -20,7 +20,11 @@ export class SlackNotifier implements Notifier {
   }
 
   static payload(n: AlertNotification, serviceName: string): SlackPayload {
-    return { attachments: [{ color: colorFor(n.level), text: n.text, footer: serviceName, ts: Math.floor(n.timestamp / 1000) }] };
+    return {
+      attachments: [
+        { color: colorFor(n.level), text: n.text, footer: serviceName, ts: Math.floor(n.timestamp / 1000) },
+      ],
+    };
   }
 
   async send(n: AlertNotification, signal: AbortSignal): Promise<void> {

@@ -10,7 +10,11 @@ export interface WebhookRetryPolicy {
   maxRetryAfterMs: number;
 }
 
-export const DEFAULT_RETRY_POLICY: WebhookRetryPolicy = { maxAttempts: 3, baseDelayMs: 250, maxRetryAfterMs: 10_000 };
+export const DEFAULT_RETRY_POLICY: WebhookRetryPolicy = {
+  maxAttempts: 3,
+  baseDelayMs: 250,
+  maxRetryAfterMs: 10_000,
+};
 
 /**
  * POSTs JSON to a webhook, retrying 429, 5xx and dropped connections with backoff (honouring Retry-After, capped).

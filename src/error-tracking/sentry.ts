@@ -1,0 +1,95 @@
+import * as Sentry from '@sentry/nestjs';
+import type { Integration } from '@sentry/core';
+import { APP_VERSION } from '../common/version';
+import { Env, parseEnv } from '../config/env.schema';
+
+/**
+ * Sentry's own process handlers change behaviour: its unhandled-rejection handler warns on stderr (and in
+ * 'strict' mode exits), its uncaught-exception handler exits. The process guards (lifecycle/process-guards.ts)
+ * own both events, log them and keep the process alive, with or without Sentry; ErrorReporter reports them.
+ */
+const PROCESS_HANDLER_INTEGRATIONS = new Set(['OnUncaughtException', 'OnUnhandledRejection']);
+
+export interface SentryStartResult {
+  enabled: boolean;
+  profiling: boolean;
+  /** Why profiling is off, when it is. */
+  profilingUnavailable?: string;
+}
+
+/** The profiling integration, or why it cannot be used here (its native module is prebuilt per platform/ABI). */
+export function loadProfilingIntegration(): { integration: Integration } | { error: string } {
+  try {
+    // Loaded only when Sentry is on, and guarded: it brings a native module prebuilt per platform and ABI.
+    type Profiling = typeof import('@sentry/profiling-node');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { nodeProfilingIntegration } = require('@sentry/profiling-node') as Profiling;
+    return { integration: nodeProfilingIntegration() };
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+export function sentryOptions(env: Env, profiling: Integration | null): Sentry.NodeOptions {
+  return {
+    dsn: env.SENTRY_DSN,
+    environment: env.NODE_ENV,
+    release: APP_VERSION,
+    serverName: env.RAILWAY_REPLICA_ID,
+    tracesSampleRate: env.SENTRY_TRACES_SAMPLE_RATE,
+    ...(profiling !== null
+      ? { profileSessionSampleRate: env.SENTRY_PROFILES_SAMPLE_RATE, profileLifecycle: 'trace' as const }
+      : {}),
+    sendDefaultPii: false,
+    integrations: (defaults) => [
+      ...defaults.filter((i) => !PROCESS_HANDLER_INTEGRATIONS.has(i.name)),
+      ...(profiling !== null ? [profiling] : []),
+    ],
+  };
+}
+
+/** Initialises Sentry when SENTRY_DSN is set; otherwise does nothing at all. */
+export function startSentry(env: Env): SentryStartResult {
+  if (env.SENTRY_DSN === undefined) return { enabled: false, profiling: false };
+  const profiling =
+    env.SENTRY_PROFILES_SAMPLE_RATE > 0
+      ? loadProfilingIntegration()
+      : { error: 'SENTRY_PROFILES_SAMPLE_RATE is 0' };
+  Sentry.init(sentryOptions(env, 'integration' in profiling ? profiling.integration : null));
+  return 'integration' in profiling
+    ? { enabled: true, profiling: true }
+    : { enabled: true, profiling: false, profilingUnavailable: profiling.error };
+}
+
+/**
+ * What instrument.ts runs before anything else is loaded: no Nest, no DI. An invalid environment is skipped
+ * silently here; main.ts validates it again and reports every problem.
+ */
+export function startSentryFromEnvironment(source: Record<string, string | undefined>): SentryStartResult {
+  let env: Env;
+  try {
+    env = parseEnv(source);
+  } catch {
+    return { enabled: false, profiling: false };
+  }
+  const result = startSentry(env);
+  if (result.enabled) {
+    process.stdout.write(
+      JSON.stringify({
+        level: 'info',
+        timestamp: new Date().toISOString(),
+        service: env.SERVICE_NAME,
+        message: 'Error tracking enabled',
+        profiling: result.profiling,
+        ...(result.profilingUnavailable !== undefined
+          ? { profilingUnavailable: result.profilingUnavailable }
+          : {}),
+      }) + '\n',
+    );
+  }
+  return result;
+}
+
+export function sentryActive(): boolean {
+  return Sentry.getClient() !== undefined;
+}
