@@ -196,3 +196,34 @@ if (!mongoTestUri) {
     'SKIPPED: live MongoDB health test (set MONGODB_TEST_URI to run it; no MongoDB server can be installed here)',
   );
 }
+
+describe('Redis unreachable at boot, then appearing (e2e)', () => {
+  it('starts anyway, answers 503, becomes healthy by itself when Redis appears, and never queues commands', async () => {
+    const { freePort } = await import('./utils/ports');
+    const { RedisService } = await import('../src/redis/redis.service');
+    const port = await freePort();
+    const t = await createTestApp({ REDIS_URL: `redis://127.0.0.1:${port}`, HEALTH_CHECK_TIMEOUT_MS: '500' });
+    const redis = new RedisTestServer();
+    try {
+      const started = Date.now();
+      const res = await request(t.url).get('/health/redis').expect(503);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(res.body.error).toMatch(/^Redis connection is not available/);
+      await request(t.url).get('/health').expect(200);
+
+      await redis.start(port);
+      await waitFor(async () => (await request(t.url).get('/health/redis')).status === 200, 8000);
+
+      // Once connected, an outage makes commands fail at once instead of piling up in the offline queue.
+      await redis.kill();
+      const client = t.app.get(RedisService).client!;
+      await waitFor(async () => client.status !== 'ready', 5000);
+      const results = await Promise.allSettled(Array.from({ length: 200 }, () => client.get('k')));
+      expect(results.every((r) => r.status === 'rejected')).toBe(true);
+      expect((client as unknown as { offlineQueue: { length: number } }).offlineQueue.length).toBe(0);
+    } finally {
+      await t.close();
+      await redis.stop();
+    }
+  });
+});

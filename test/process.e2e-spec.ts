@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import request from 'supertest';
 import { freePort } from './utils/ports';
-import { ensureBuilt, ServerProcess } from './utils/server-process';
+import { ensureBuilt, ROOT, ServerProcess } from './utils/server-process';
 import { TEST_JWT_SECRET } from './utils/test-app';
 
 /** The built server as its own process: start-up with embedded defaults, invalid configuration, SIGTERM. */
@@ -96,5 +97,32 @@ describe('Server process (e2e)', () => {
       agent.destroy();
       await server.stop();
     }
+  });
+
+  it('survives an unhandled rejection and an uncaught exception, logging each with its stack', () => {
+    const script = `
+      const { installProcessGuards, onProcessError } = require('./dist/lifecycle/process-guards.js');
+      const seen = [];
+      onProcessError((kind) => seen.push(kind));
+      installProcessGuards({ error: (o) => console.log(JSON.stringify({ message: o.message, error: o.err.message, hasStack: o.err.stack.includes('at ') })) });
+      Promise.reject(new Error('nobody awaited me'));
+      setTimeout(() => { throw new Error('thrown in a timer'); }, 10);
+      setTimeout(() => console.log(JSON.stringify({ message: 'still alive', seen })), 100);
+    `;
+    const result = spawnSync(process.execPath, ['-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(result.status).toBe(0);
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toEqual([
+      { message: 'Unhandled rejection', error: 'nobody awaited me', hasStack: true },
+      { message: 'Uncaught exception', error: 'thrown in a timer', hasStack: true },
+      { message: 'still alive', seen: ['unhandledRejection', 'uncaughtException'] },
+    ]);
   });
 });
