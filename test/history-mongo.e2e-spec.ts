@@ -163,7 +163,6 @@ describe('History with MongoDB away (e2e, real failures)', () => {
  */
 const mongoTestUri = process.env.MONGODB_TEST_URI;
 if (mongoTestUri === undefined) {
-  // eslint-disable-next-line no-console
   console.log(
     'SKIPPED: "History with a live MongoDB" needs MONGODB_TEST_URI (no MongoDB server can be installed here)',
   );
