@@ -6,8 +6,12 @@ import { MONITOR_INTERVAL_PREFIX } from './alert-keys';
 import type { Monitor } from './alert.types';
 import { ALERT_MONITORS } from './monitors/monitor.tokens';
 
-/** No check may run longer than this (or than its own interval, if shorter). */
+/** No check may run longer than this, nor longer than 80 % of its interval (so it ends before the next tick). */
 export const MAX_CHECK_MS = 10_000;
+
+export function checkTimeout(intervalMs: number): number {
+  return Math.min(MAX_CHECK_MS, Math.max(50, Math.floor(intervalMs * 0.8)));
+}
 
 /**
  * Runs each enabled monitor on its own interval (from the environment, so registered at runtime in
@@ -60,7 +64,7 @@ export class AlertScheduler implements OnApplicationBootstrap, OnModuleDestroy {
       return false;
     }
     this.running.add(monitor.name);
-    const timeoutMs = Math.min(monitor.intervalMs, MAX_CHECK_MS);
+    const timeoutMs = checkTimeout(monitor.intervalMs);
     const abort = new AbortController();
     try {
       const readings = await withTimeout(
