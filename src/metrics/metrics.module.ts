@@ -1,7 +1,31 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import { DashboardAssets } from './dashboard/dashboard.assets';
+import { DashboardController } from './dashboard/dashboard.controller';
+import { HttpMetricsMiddleware } from './http-metrics.middleware';
 import { MetricsAuthGuard } from './metrics-auth.guard';
-import { MetricsService } from './metrics.service';
+import { MetricsController } from './metrics.controller';
+import { METRICS_REGISTRY, metricsRegistryProvider } from './metrics.registry';
+import { METRICS_CLOCK, MetricsService } from './metrics.service';
 
+/**
+ * The prom-client registry (METRICS_REGISTRY), MetricsService, /metrics, /metrics/prometheus, /dashboard, and
+ * the HTTP timing of every request. Global: the gateway, health and alerts record through MetricsService.
+ */
 @Global()
-@Module({ providers: [MetricsService, MetricsAuthGuard], exports: [MetricsService, MetricsAuthGuard] })
-export class MetricsModule {}
+@Module({
+  controllers: [MetricsController, DashboardController],
+  providers: [
+    metricsRegistryProvider,
+    { provide: METRICS_CLOCK, useValue: () => performance.now() },
+    MetricsService,
+    MetricsAuthGuard,
+    DashboardAssets,
+    HttpMetricsMiddleware,
+  ],
+  exports: [MetricsService, MetricsAuthGuard, METRICS_REGISTRY],
+})
+export class MetricsModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(HttpMetricsMiddleware).forRoutes({ path: '*path', method: RequestMethod.ALL });
+  }
+}
