@@ -49,6 +49,7 @@ export class RedisIoAdapter extends IoAdapter implements SocketAdapterState {
   private sub: Redis | null = null;
   private adapterFactory: ReturnType<typeof createAdapter> | null = null;
   private publishFailingSince: number | null = null;
+  private recyclingPublisher = false;
 
   constructor(
     app: INestApplicationContext,
@@ -159,13 +160,21 @@ export class RedisIoAdapter extends IoAdapter implements SocketAdapterState {
       }
       // A Redis that accepts commands but never answers keeps every unanswered one in memory: start a fresh
       // connection instead (pending commands are dropped, not re-sent).
-      if (errorMessage(err) === 'Command timed out' && client.status === 'ready') client.disconnect(true);
+      if (
+        errorMessage(err) === 'Command timed out' &&
+        client.status === 'ready' &&
+        !this.recyclingPublisher
+      ) {
+        this.recyclingPublisher = true;
+        client.disconnect(true);
+      }
       return;
     }
     this.logger.debug({ message: 'Redis adapter command failed', role, command, error: errorMessage(err) });
   }
 
   private onPublisherReady(): void {
+    this.recyclingPublisher = false;
     if (this.publishFailingSince === null) return;
     this.logger.log({
       message: 'Redis adapter publishing again',
