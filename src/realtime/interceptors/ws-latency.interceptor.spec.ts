@@ -1,0 +1,61 @@
+import { CallHandler, ExecutionContext, Logger } from '@nestjs/common';
+import { lastValueFrom, of, throwError, timer, map } from 'rxjs';
+import { AppConfig } from '../../config/app-config';
+import { MetricsService } from '../../metrics/metrics.service';
+import { WsLatencyInterceptor } from './ws-latency.interceptor';
+
+function wsContext(event: string, userId?: string): ExecutionContext {
+  const ws = {
+    getPattern: () => event,
+    getClient: () => ({ data: userId === undefined ? undefined : { userId } }),
+    getData: () => ({}),
+  };
+  return { switchToWs: () => ws } as unknown as ExecutionContext;
+}
+
+describe(WsLatencyInterceptor.name, () => {
+  const config = AppConfig.from({ NODE_ENV: 'test', WS_SLOW_EVENT_MS: '30' });
+  let metrics: MetricsService;
+  let interceptor: WsLatencyInterceptor;
+  let warn: jest.SpyInstance;
+
+  beforeEach(() => {
+    // Only the one call the interceptor makes; the metrics module owns the rest.
+    metrics = { recordWsEvent: jest.fn() } as unknown as MetricsService;
+    interceptor = new WsLatencyInterceptor(config, metrics);
+    warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  it('records a fast handler once with outcome ok and no warning', async () => {
+    const next: CallHandler = { handle: () => of({ ok: true }) };
+    await expect(
+      lastValueFrom(interceptor.intercept(wsContext('portfolio:subscribe', 'u1'), next)),
+    ).resolves.toEqual({ ok: true });
+    expect(metrics.recordWsEvent).toHaveBeenCalledTimes(1);
+    expect(metrics.recordWsEvent).toHaveBeenCalledWith('portfolio:subscribe', expect.any(Number), 'ok');
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  it('warns "Slow WebSocket event" with event, user and duration above WS_SLOW_EVENT_MS', async () => {
+    const next: CallHandler = { handle: () => timer(60).pipe(map(() => ({ ok: true }))) };
+    await lastValueFrom(interceptor.intercept(wsContext('portfolio:subscribe', 'u2'), next));
+    const [, duration] = (metrics.recordWsEvent as jest.Mock).mock.calls[0] as [string, number];
+    expect(duration).toBeGreaterThanOrEqual(55);
+    expect(warn).toHaveBeenCalledWith({
+      message: 'Slow WebSocket event',
+      event: 'portfolio:subscribe',
+      userId: 'u2',
+      duration: expect.stringMatching(/^\d+ms$/),
+    });
+  });
+
+  it('times failures too, with outcome error, and lets the error through', async () => {
+    const next: CallHandler = { handle: () => throwError(() => new Error('boom')) };
+    await expect(
+      lastValueFrom(interceptor.intercept(wsContext('portfolio:unsubscribe'), next)),
+    ).rejects.toThrow('boom');
+    expect(metrics.recordWsEvent).toHaveBeenCalledTimes(1);
+    expect(metrics.recordWsEvent).toHaveBeenCalledWith('portfolio:unsubscribe', expect.any(Number), 'error');
+  });
+});
