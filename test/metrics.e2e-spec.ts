@@ -1,138 +1,25 @@
-import { Controller, Get, Module, Param, Query } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { NestExpressApplication } from '@nestjs/platform-express';
 import { spawn, spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import request from 'supertest';
-import { AppModule } from '../src/app.module';
-import { APP_OPTIONS, configureApp } from '../src/app.setup';
-import { AppConfig } from '../src/config/app-config';
-import { sleep } from '../src/common/with-timeout';
 import { METRICS_REGISTRY } from '../src/metrics/metrics.registry';
-import { METRICS_CLOCK, MetricsService, RealtimeStatsSource } from '../src/metrics/metrics.service';
+import { RealtimeStatsSource } from '../src/metrics/metrics.service';
 import { WS_EVENT_LABELS } from '../src/metrics/metric-names';
+import { sleep } from '../src/common/with-timeout';
 import { LogCapture } from './utils/log-capture';
+import {
+  createMetricsApp,
+  MetricsApp,
+  PROMETHEUS_ACCEPT,
+  scrape,
+  seriesValue,
+  settle,
+} from './utils/metrics-helpers';
 import { RedisTestServer } from './utils/redis-server';
-import { BASE_TEST_ENV } from './utils/test-app';
 
-/** What Prometheus 2.42 sends when it scrapes (FACTS.md). */
-const PROMETHEUS_ACCEPT =
-  'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 const BROWSER_ACCEPT =
   'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
 
-@Controller('probe')
-class ProbeController {
-  @Get('slow')
-  async slow(@Query('ms') ms: string) {
-    await sleep(Math.min(Number(ms) || 0, 2000));
-    return { ok: true };
-  }
-
-  @Get('fail')
-  fail(): never {
-    throw new Error('probe failure');
-  }
-
-  @Get('items/:id')
-  item(@Param('id') id: string) {
-    return { id };
-  }
-}
-
-@Module({ controllers: [ProbeController] })
-class ProbeModule {}
-
-/** A clock the test moves by hand, so the 60 s windows hold exactly the traffic the test made. */
-class ManualClock {
-  now = 1_000_000;
-  readonly fn = () => this.now;
-}
-
-interface MetricsApp {
-  app: NestExpressApplication;
-  url: string;
-  metrics: MetricsService;
-  clock: ManualClock;
-  close(): Promise<void>;
-}
-
-/**
- * The real AppModule plus a probe controller, with a manual window clock. With `holdGateway`, whatever calls
- * setRealtimeSource during start-up (the gateway) is held back until the test releases it, so "before the
- * gateway is up" can be observed on a real app.
- */
-async function createMetricsApp(
-  env: Record<string, string> = {},
-  opts: { holdGateway?: boolean } = {},
-): Promise<MetricsApp> {
-  const clock = new ManualClock();
-  const held: RealtimeStatsSource[] = [];
-  const original = MetricsService.prototype.setRealtimeSource;
-  const spy = opts.holdGateway
-    ? jest.spyOn(MetricsService.prototype, 'setRealtimeSource').mockImplementation((s) => void held.push(s))
-    : null;
-  try {
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule, ProbeModule] })
-      .overrideProvider(AppConfig)
-      .useValue(AppConfig.from({ ...BASE_TEST_ENV, ...env }))
-      .overrideProvider(METRICS_CLOCK)
-      .useValue(clock.fn)
-      .compile();
-    const app = moduleRef.createNestApplication<NestExpressApplication>(APP_OPTIONS);
-    await configureApp(app);
-    await app.listen(0, '127.0.0.1');
-    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-    const metrics = app.get(MetricsService);
-    return {
-      app,
-      url,
-      metrics,
-      clock,
-      close: () => app.close(),
-      ...(opts.holdGateway ? { release: () => held.forEach((s) => original.call(metrics, s)) } : {}),
-    };
-  } finally {
-    spy?.mockRestore();
-  }
-}
-
-/** Parses the text exposition into `name{labels}` → value (labels sorted, so lookups do not depend on order). */
-function parseExposition(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)$/.exec(line);
-    if (m === null) throw new Error(`unparseable exposition line: ${line}`);
-    const labels =
-      m[3] === undefined
-        ? ''
-        : m[3]
-            .split(/,(?=[a-zA-Z_]+=")/)
-            .sort()
-            .join(',');
-    out.set(labels === '' ? m[1] : `${m[1]}{${labels}}`, Number(m[4]));
-  }
-  return out;
-}
-
-function key(name: string, labels: Record<string, string> = {}): string {
-  const parts = Object.entries(labels)
-    .map(([k, v]) => `${k}="${v}"`)
-    .sort();
-  return parts.length === 0 ? name : `${name}{${parts.join(',')}}`;
-}
-
-async function scrape(url: string): Promise<Map<string, number>> {
-  const res = await request(url).get('/metrics/prometheus').expect(200);
-  return parseExposition(res.text);
-}
-
-const value = (m: Map<string, number>, name: string, labels: Record<string, string> = {}) =>
-  m.get(key(name, labels)) ?? 0;
-
-/** 'close' is emitted right after the response is written: give the event loop a moment before reading counters. */
-const settle = () => sleep(20);
+const value = seriesValue;
 
 function promtool(input: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
@@ -152,7 +39,7 @@ function promtoolAvailable(): boolean {
 
 describe('Metrics (e2e)', () => {
   describe('before the gateway is up', () => {
-    let t: MetricsApp & { release?: () => void };
+    let t: MetricsApp;
     beforeAll(async () => {
       t = await createMetricsApp({}, { holdGateway: true });
     });
@@ -167,7 +54,7 @@ describe('Metrics (e2e)', () => {
     });
 
     it('answers 200 with the JSON shape once the gateway registers itself', async () => {
-      t.release?.();
+      t.release();
       const res = await request(t.url).get('/metrics').expect(200);
       expect(res.headers['content-type']).toMatch(/^application\/json/);
       expect(res.body).toEqual({
