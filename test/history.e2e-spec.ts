@@ -1,5 +1,11 @@
 import request from 'supertest';
-import { ALERT_HISTORY_STORE, AlertHistoryStore, MetricSnapshotRecord } from '../src/history/history.types';
+import {
+  ALERT_HISTORY_STORE,
+  AlertHistoryStore,
+  METRICS_HISTORY_STORE,
+  MetricSnapshotRecord,
+  MetricsHistoryStore,
+} from '../src/history/history.types';
 import { MetricsSnapshotJob } from '../src/history/metrics-snapshot.job';
 import { alertTransition } from '../src/history/history.fixtures';
 import { InstanceInfo } from '../src/lifecycle/instance-info';
@@ -246,6 +252,22 @@ describe('Metric history (e2e, in memory)', () => {
         expect(res.body.points).toHaveLength(1);
         expect(res.body.points[0]).toMatchObject({ connections: 1, uniqueUsers: 2, instances: 1 });
       }
+    });
+
+    it("with the real MetricsService (gateway up): a run stores this instance's live figures", async () => {
+      jest.restoreAllMocks();
+      const live = await t.app.get(MetricsService).snapshot();
+      const record = (await t.app.get(MetricsSnapshotJob).run()) as MetricSnapshotRecord;
+      expect(record).not.toBeNull();
+      expect(record.connections).toBe(live.websocket.totalConnections);
+      expect(record.cpu).toBeGreaterThanOrEqual(0);
+      expect(record.rss).toBeGreaterThan(0);
+      const store = t.app.get<MetricsHistoryStore>(METRICS_HISTORY_STORE);
+      const at = record.timestamp.getTime();
+      const { points } = await store.series({ from: new Date(at), to: new Date(at + 1), bucketMs: 1 });
+      expect(points).toEqual([
+        expect.objectContaining({ connections: record.connections, rss: record.rss, instances: 1 }),
+      ]);
     });
   });
 });
