@@ -1,15 +1,19 @@
 import request from 'supertest';
 import { AlertDelivery } from '../src/alerts/alert-delivery';
 import { AlertDispatcher } from '../src/alerts/alert-dispatcher';
+import { AlertHistory } from '../src/alerts/alert-history';
 import { AlertScheduler } from '../src/alerts/alert-scheduler';
 import type { AlertNotification } from '../src/alerts/alert.types';
 import { MemoryMonitor } from '../src/alerts/monitors/memory.monitor';
 import { RedisMonitor } from '../src/alerts/monitors/redis.monitor';
+import { TrafficMonitor } from '../src/alerts/monitors/traffic.monitor';
 import { RedisService } from '../src/redis/redis.service';
 import { SmtpReceiver, WebhookReceiver } from './utils/alert-receivers';
 import { LogCapture } from './utils/log-capture';
 import { RedisTestServer } from './utils/redis-server';
-import { createTestApp, TestApp } from './utils/test-app';
+import { createTestApp, TEST_JWT_SECRET, TestApp } from './utils/test-app';
+import jwt from 'jsonwebtoken';
+import { io } from 'socket.io-client';
 
 /** Timers never fire on their own in these tests: every check is a direct call. */
 const NO_TICKS = {
@@ -34,7 +38,7 @@ async function waitFor(
 }
 
 /** One scheduled run of a monitor, and every notification it caused delivered. */
-async function runCheck(t: TestApp, monitor: RedisMonitor | MemoryMonitor): Promise<void> {
+async function runCheck(t: TestApp, monitor: RedisMonitor | MemoryMonitor | TrafficMonitor): Promise<void> {
   await t.app.get(AlertScheduler).run(monitor);
   await t.app.get(AlertDelivery).flush();
 }
@@ -188,6 +192,71 @@ describe('Alerts (e2e)', () => {
         counts.values.map((v) => [`${v.labels.channel}/${v.labels.result}`, v.value]),
       );
       expect(byChannel).toEqual({ 'slack/success': 2, 'discord/success': 2, 'email/success': 2 });
+      const prom = await request(t.url).get('/metrics/prometheus').expect(200);
+      expect(prom.text).toContain('alerts_notifications_total{channel="slack",result="success"} 2');
+      expect(prom.text).toContain('alerts_notifications_total{channel="email",result="success"} 2');
+      // `recent` came from the app's shared history store, not the fallback list.
+      expect(t.app.get(AlertHistory).hasStore).toBe(true);
+    });
+  });
+
+  describe('traffic monitor on the real metrics', () => {
+    const slack = new WebhookReceiver();
+    let t: TestApp;
+    beforeAll(async () => {
+      await slack.start();
+      t = await createTestApp({
+        ...NO_TICKS,
+        SLACK_WEBHOOK: slack.url(SLACK_PATH),
+        ALERT_CONNECTIONS_WARNING: '1',
+        ALERT_CONNECTIONS_CRITICAL: '3',
+      });
+    });
+    afterAll(async () => {
+      await t.close();
+      await slack.stop();
+    });
+
+    it('active WebSocket connections past the warning level fire on the second evaluation', async () => {
+      const token = jwt.sign({ sub: 'user-1' }, TEST_JWT_SECRET, { expiresIn: '5m' });
+      const socket = io(t.url, { transports: ['websocket'], reconnection: false, auth: { token } });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          socket.once('connect', () => resolve());
+          socket.once('connect_error', reject);
+        });
+        const monitor = t.app.get(TrafficMonitor);
+        await runCheck(t, monitor);
+        expect(slack.requests).toHaveLength(0);
+        await runCheck(t, monitor);
+        const res = await request(t.url).get('/alerts').expect(200);
+        expect(res.body.active).toEqual([
+          {
+            key: 'websocket.connections',
+            severity: 'warning',
+            message: 'Active connections is 1, at or above the warning threshold of 1',
+            value: 1,
+            threshold: 1,
+            since: expect.any(String),
+          },
+        ]);
+        expect(slack.bodies).toEqual([
+          {
+            attachments: [
+              {
+                color: '#FFA500',
+                text: expect.stringMatching(
+                  /^\[WARNING\] Active connections is 1, at or above the warning threshold of 1 \[instance .+\]$/,
+                ),
+                footer: 'websocket-server',
+                ts: expect.any(Number),
+              },
+            ],
+          },
+        ]);
+      } finally {
+        socket.disconnect();
+      }
     });
   });
 

@@ -23,7 +23,7 @@ export interface ChannelOutcome {
 @Injectable()
 export class AlertDispatcher {
   private readonly logger = new Logger(AlertDispatcher.name);
-  /** Created unregistered; AlertsMetrics registers it on the app's Prometheus registry. */
+  /** Created unregistered (one per app, not prom-client's global registry); AlertsMetrics registers it. */
   readonly counter = new Counter({
     name: ALERT_NOTIFICATIONS_METRIC,
     help: 'Alert notifications sent, by channel and result (success, failure, timeout)',

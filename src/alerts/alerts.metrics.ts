@@ -1,30 +1,19 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { Registry } from 'prom-client';
-import { MetricsService } from '../metrics/metrics.service';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import type { Registry } from 'prom-client';
+import { METRICS_REGISTRY } from '../metrics/metrics.registry';
 import { ALERT_NOTIFICATIONS_METRIC, AlertDispatcher } from './alert-dispatcher';
 
-/**
- * Puts the alert counters on the app's Prometheus registry (the one /metrics/prometheus exposes), which the
- * metrics module owns. Until it exposes one, the counters still count and are read directly.
- */
+/** Puts the alert counters on the app's Prometheus registry, so /metrics/prometheus exposes them. */
 @Injectable()
 export class AlertsMetrics implements OnModuleInit {
-  private readonly logger = new Logger(AlertsMetrics.name);
-
   constructor(
-    private readonly metrics: MetricsService,
+    @Inject(METRICS_REGISTRY) private readonly registry: Registry,
     private readonly dispatcher: AlertDispatcher,
   ) {}
 
   onModuleInit(): void {
-    const registry = (this.metrics as unknown as { registry?: unknown }).registry;
-    if (!(registry instanceof Registry)) {
-      this.logger.debug({
-        message: 'No Prometheus registry exposed by MetricsService; alert counters stay unexported',
-      });
-      return;
+    if (this.registry.getSingleMetric(ALERT_NOTIFICATIONS_METRIC) === undefined) {
+      this.registry.registerMetric(this.dispatcher.counter);
     }
-    if (registry.getSingleMetric(ALERT_NOTIFICATIONS_METRIC) === undefined)
-      registry.registerMetric(this.dispatcher.counter);
   }
 }
