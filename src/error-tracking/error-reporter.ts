@@ -1,4 +1,4 @@
-import { HttpException, Injectable, OnModuleInit } from '@nestjs/common';
+import { HttpException, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { WsException } from '@nestjs/websockets';
 import * as Sentry from '@sentry/nestjs';
 import { onProcessError } from '../lifecycle/process-guards';
@@ -20,14 +20,20 @@ export interface ErrorContext {
 }
 
 let processListenerInstalled = false;
+const SHUTDOWN_FLUSH_MS = 2000;
 
 @Injectable()
-export class ErrorReporter implements OnModuleInit {
+export class ErrorReporter implements OnModuleInit, OnApplicationShutdown {
   onModuleInit(): void {
     // Once per process: the process guards hold their listeners for the process's lifetime.
     if (processListenerInstalled) return;
     processListenerInstalled = true;
     onProcessError((kind, error) => reportToSentry(error, { kind: 'process', event: kind }));
+  }
+
+  /** Sends what is still queued before the process goes (bounded: Sentry's flush takes a timeout). */
+  async onApplicationShutdown(): Promise<void> {
+    if (sentryActive()) await Sentry.flush(SHUTDOWN_FLUSH_MS).catch(() => false);
   }
 
   get enabled(): boolean {
