@@ -1,0 +1,786 @@
+/**
+ * `npm run bench`: this server against a bare Socket.IO server of the same version and options, side by side in
+ * one invocation (issue 8). Servers run as child processes pinned to core 0, socket.io-client workers on core 1,
+ * loopback only, every loop bounded in time. Prints a table to stdout (progress to stderr) and writes
+ * bench/results.json. Scenario sizes and durations can be shrunk for development with BENCH_QUICK=1.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { LogHistogram } from './lib/histogram';
+import { cpuMs, freePort, gcPreload, machine, pinSelf, rssKb, SERVER_CORE, spawnPinned } from './lib/processes';
+import type { AckLoopResult, FanoutData } from './lib/protocol';
+import { JWT_SECRET, PUBLISH_TOKEN, ROOT, ServerHandle, startServer } from './lib/servers';
+import { split, Worker } from './lib/workers';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+/** The env assignment that turns our latency timing and metrics off (scenario 2); see docs/BENCHMARKS.md. */
+const MONITORING_OFF = (process.env.BENCH_MONITORING_OFF ?? 'METRICS_ENABLED=false').split('=');
+
+const CFG = {
+  ackClients: 100,
+  ackSeconds: QUICK ? 3 : 10,
+  ackRounds: QUICK ? 2 : 3,
+  warmupSeconds: QUICK ? 1 : 2,
+  monitoringSeconds: QUICK ? 2 : 4,
+  monitoringRounds: QUICK ? 2 : 3,
+  idleConnections: QUICK ? 2000 : 10_000,
+  idleHoldSeconds: QUICK ? 5 : 30,
+  idleWorkers: 4,
+  fanoutMembers: QUICK ? 1000 : 5000,
+  fanoutStepMs: 1000,
+  fanoutGraceMs: 500,
+  fanoutLatencyMs: 2000,
+  underLoadSeconds: QUICK ? 3 : 6,
+  underLoadHttpRate: 100,
+  connects: QUICK ? 500 : 2000,
+  connectConcurrency: 100,
+  connectRounds: 2,
+  deadlineSeconds: 200,
+};
+
+const PORTFOLIO = 'P1';
+const started = Date.now();
+const log = (msg: string) =>
+  process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => {
+  const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const round = (n: number, d = 2) => (Number.isFinite(n) ? Math.round(n * 10 ** d) / 10 ** d : n);
+
+// ---------------------------------------------------------------------------------------------- results
+
+interface Row {
+  scenario: string;
+  metric: string;
+  bare: number | string | null;
+  ours: number | string | null;
+  ratio: number | null;
+  goal: string;
+  met: boolean | null;
+  note?: string;
+}
+
+const rows: Row[] = [];
+const details: Record<string, unknown> = {};
+
+function row(r: Row): void {
+  rows.push(r);
+  const verdict = r.met === null ? 'n/a' : r.met ? 'met' : 'MISSED';
+  log(`${r.scenario} ${r.metric}: bare=${r.bare} ours=${r.ours} ratio=${r.ratio} goal ${r.goal} -> ${verdict}`);
+}
+
+// ---------------------------------------------------------------------------------------------- helpers
+
+const owned: ServerHandle[] = [];
+const workers: Worker[] = [];
+let redisProc: ReturnType<typeof spawnPinned> | null = null;
+
+async function start(opts: Parameters<typeof startServer>[0]): Promise<ServerHandle> {
+  const s = await startServer(opts);
+  owned.push(s);
+  return s;
+}
+
+async function stopServer(s: ServerHandle): Promise<void> {
+  await s.stop();
+  owned.splice(owned.indexOf(s), 1);
+}
+
+async function cleanup(): Promise<void> {
+  for (const w of workers.splice(0)) w.stop();
+  await Promise.all(owned.splice(0).map((s) => s.stop()));
+  if (redisProc !== null && redisProc.exitCode === null) redisProc.kill('SIGKILL');
+}
+
+/** Connects `total` sockets to `server` spread over `ws`, all as distinct users. */
+async function connectAll(
+  ws: Worker[],
+  server: ServerHandle,
+  group: string,
+  total: number,
+  opts: { subscribe: boolean; listen: boolean; concurrency: number; userPrefix: string },
+) {
+  const parts = split(total, ws.length);
+  let first = 0;
+  const results = await Promise.all(
+    ws.map((w, i) => {
+      const args = {
+        group,
+        url: server.url,
+        count: parts[i],
+        firstIndex: first,
+        userPrefix: opts.userPrefix,
+        portfolioId: PORTFOLIO,
+        subscribe: opts.subscribe,
+        listen: opts.listen,
+        concurrency: Math.max(1, Math.round(opts.concurrency / ws.length)),
+        jwtSecret: JWT_SECRET,
+      };
+      first += parts[i];
+      return w.connect(args);
+    }),
+  );
+  const connected = results.reduce((a, r) => a + r.connected, 0);
+  const failed = results.reduce((a, r) => a + r.failed, 0);
+  const elapsedMs = Math.max(...results.map((r) => r.elapsedMs));
+  const firstError = results.find((r) => r.firstError !== undefined)?.firstError;
+  return { connected, failed, elapsedMs, firstError };
+}
+
+async function closeAll(ws: Worker[], group: string): Promise<void> {
+  await Promise.all(ws.map((w) => w.close(group)));
+}
+
+interface AckRun {
+  server: string;
+  acksPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  serverCpuPct: number;
+  clientCpuPct: number;
+}
+
+/** One timed ack run on `group` (already connected): throughput, latency percentiles, server and client CPU. */
+async function ackRun(
+  ws: Worker[],
+  server: ServerHandle,
+  group: string,
+  seconds: number,
+  totalRate: number | null,
+): Promise<AckRun> {
+  const cpu0 = cpuMs(server.pid);
+  const t0 = performance.now();
+  const results: AckLoopResult[] = await Promise.all(
+    ws.map((w) =>
+      w.ackLoop({
+        group,
+        durationMs: seconds * 1000,
+        ratePerSec: totalRate === null ? null : totalRate / ws.length,
+        portfolioId: PORTFOLIO,
+      }),
+    ),
+  );
+  const wall = performance.now() - t0;
+  const serverCpu = cpuMs(server.pid) - cpu0;
+  const hist = new LogHistogram();
+  for (const r of results) hist.merge(r.hist);
+  const acks = results.reduce((a, r) => a + r.acks, 0);
+  const errors = results.reduce((a, r) => a + r.errors, 0);
+  if (errors > 0) log(`  ${group}: ${errors} failed acks (${results.find((r) => r.firstError)?.firstError})`);
+  const elapsed = Math.max(...results.map((r) => r.elapsedMs));
+  return {
+    server: server.name,
+    acksPerSec: acks / (elapsed / 1000),
+    p50Ms: hist.percentile(50) / 1000,
+    p99Ms: hist.percentile(99) / 1000,
+    errors,
+    serverCpuPct: (serverCpu / wall) * 100,
+    clientCpuPct: (results.reduce((a, r) => a + r.cpuMs, 0) / wall) * 100,
+  };
+}
+
+function summarize(runs: AckRun[]) {
+  return {
+    acksPerSec: median(runs.map((r) => r.acksPerSec)),
+    p50Ms: median(runs.map((r) => r.p50Ms)),
+    p99Ms: median(runs.map((r) => r.p99Ms)),
+    serverCpuPct: median(runs.map((r) => r.serverCpuPct)),
+    clientCpuPct: median(runs.map((r) => r.clientCpuPct)),
+    runs: runs.map((r) => ({ ...r, acksPerSec: round(r.acksPerSec, 0) })),
+  };
+}
+
+async function getText(url: string, accept?: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, {
+    headers: accept === undefined ? {} : { accept },
+    signal: AbortSignal.timeout(5000),
+  });
+  return { status: res.status, body: await res.text() };
+}
+
+/** A sample value from a Prometheus exposition, or NaN. */
+function promValue(text: string, name: string, labels = ''): number {
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}${labels} `) || (labels === '' && line.startsWith(`${name} `))) {
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+  }
+  return NaN;
+}
+
+// ---------------------------------------------------------------------------------------------- fan-out
+
+const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+
+function publish(server: ServerHandle, body: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(
+      `${server.url}/events`,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          authorization: `Bearer ${PUBLISH_TOKEN}`,
+        },
+        timeout: 10_000,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 202));
+      },
+    );
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+    req.end(body);
+  });
+}
+
+/** The same 100-byte `data` for every server: step id, send time, padding. */
+function fanoutBody(step: number): string {
+  const data: FanoutData = { step, sentAt: performance.timeOrigin + performance.now(), pad: '' };
+  const base = JSON.stringify(data).length;
+  data.pad = 'x'.repeat(Math.max(0, 100 - base));
+  return JSON.stringify({ event: 'portfolio:update', portfolioId: PORTFOLIO, data });
+}
+
+let stepCounter = 0;
+
+interface StepResult {
+  rate: number;
+  sent: number;
+  accepted: number;
+  received: number;
+  fraction: number;
+  deliveredPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  serverCpuPct: number;
+  clientCpuPct: number;
+}
+
+/** Publishes at `rate` events/s for `ms`, waits the grace period, and counts what arrived at the members. */
+async function fanoutStep(
+  ws: Worker[],
+  server: ServerHandle,
+  group: string,
+  members: number,
+  rate: number,
+  ms: number,
+): Promise<StepResult> {
+  const step = ++stepCounter;
+  const clientCpu0 = await Promise.all(ws.map((w) => w.fanoutCollect(group, -1))).then((r) =>
+    r.reduce((a, x) => a + x.cpuMs, 0),
+  );
+  const cpu0 = cpuMs(server.pid);
+  const t0 = performance.now();
+  const inflight: Array<Promise<boolean>> = [];
+  let sent = 0;
+  for (;;) {
+    const elapsed = performance.now() - t0;
+    if (elapsed >= ms) break;
+    const due = Math.min(Math.floor((elapsed / 1000) * rate) + 1, Math.ceil((ms / 1000) * rate));
+    while (sent < due) {
+      inflight.push(publish(server, fanoutBody(step)));
+      sent++;
+    }
+    await sleep(1);
+  }
+  const graceEnd = performance.now() + CFG.fanoutGraceMs;
+  const accepted = (
+    await Promise.race([
+      Promise.all(inflight),
+      sleep(Math.max(0, graceEnd - performance.now())).then(() => [] as boolean[]),
+    ])
+  ).filter(Boolean).length;
+  await sleep(Math.max(0, graceEnd - performance.now()));
+  const wall = performance.now() - t0;
+  const serverCpu = cpuMs(server.pid) - cpu0;
+  const collected = await Promise.all(ws.map((w) => w.fanoutCollect(group, step)));
+  const hist = new LogHistogram();
+  for (const c of collected) hist.merge(c.hist);
+  const received = collected.reduce((a, c) => a + c.received, 0);
+  const clientCpu = collected.reduce((a, c) => a + c.cpuMs, 0) - clientCpu0;
+  const fraction = received / (sent * members);
+  return {
+    rate,
+    sent,
+    accepted,
+    received,
+    fraction,
+    deliveredPerSec: received / (ms / 1000),
+    p50Ms: hist.percentile(50) / 1000,
+    p99Ms: hist.percentile(99) / 1000,
+    serverCpuPct: (serverCpu / wall) * 100,
+    clientCpuPct: (clientCpu / wall) * 100,
+  };
+}
+
+/**
+ * Steps the publish rate up until fewer than 99 % of the deliveries arrive within the grace period: doubling from
+ * `startRate` (halving first if that already fails), then three geometric bisections between the last rate that
+ * passed and the first that failed. Returns the highest passing rate in events/s.
+ */
+async function fanoutLadder(ws: Worker[], server: ServerHandle, group: string, members: number, startRate: number) {
+  const steps: StepResult[] = [];
+  const tryRate = async (rate: number) => {
+    const r = await fanoutStep(ws, server, group, members, rate, CFG.fanoutStepMs);
+    steps.push(r);
+    log(
+      `  ${server.name} ${rate.toFixed(1)} ev/s: ${(r.fraction * 100).toFixed(2)} % arrived, p99 ${r.p99Ms.toFixed(1)} ms, server CPU ${r.serverCpuPct.toFixed(0)} %, clients ${r.clientCpuPct.toFixed(0)} %`,
+    );
+    const pass = r.fraction >= 0.99;
+    // An overloaded step leaves a backlog; let it drain before the next one.
+    if (!pass) await sleep(1000);
+    return pass;
+  };
+  let pass = 0;
+  let fail = Infinity;
+  let rate = startRate;
+  for (let i = 0; i < 8 && fail === Infinity; i++) {
+    if (await tryRate(rate)) {
+      pass = rate;
+      rate *= 2;
+    } else {
+      fail = rate;
+    }
+  }
+  for (let i = 0; i < 4 && pass === 0; i++) {
+    rate = fail / 2;
+    if (await tryRate(rate)) pass = rate;
+    else fail = rate;
+  }
+  if (pass > 0 && fail !== Infinity) {
+    for (let i = 0; i < 3; i++) {
+      const mid = Math.sqrt(pass * fail);
+      if (await tryRate(mid)) pass = mid;
+      else fail = mid;
+    }
+  }
+  return { maxRate: pass, maxDeliveredPerSec: pass * members, steps };
+}
+
+// ---------------------------------------------------------------------------------------------- scenarios
+
+async function main(): Promise<void> {
+  const watchdog = setTimeout(() => {
+    log(`deadline of ${CFG.deadlineSeconds}s passed: stopping`);
+    void cleanup().finally(() => process.exit(3));
+  }, CFG.deadlineSeconds * 1000);
+  watchdog.unref();
+
+  pinSelf();
+  const info = machine();
+  log(`machine: ${JSON.stringify(info)}`);
+  const preload = gcPreload();
+  const monitoringOffEnv = { [MONITORING_OFF[0]]: MONITORING_OFF.slice(1).join('=') };
+
+  // Redis for the adapter run; its own core-0 neighbour, like a Redis on the server's host.
+  const redisPort = await freePort();
+  redisProc = spawnPinned(
+    ['redis-server', '--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
+    { core: SERVER_CORE, env: {}, cwd: ROOT },
+  );
+
+  log('starting servers (bare, ours, ours with monitoring off, ours with the Redis adapter) and client workers');
+  const [bare, ours, oursOff] = await Promise.all([
+    start({ name: 'bare', kind: 'bare', gcPreload: preload }),
+    start({ name: 'ours', kind: 'ours', gcPreload: preload }),
+    start({ name: 'ours-monitoring-off', kind: 'ours', gcPreload: preload, extraEnv: monitoringOffEnv }),
+  ]);
+  for (let i = 0; i < CFG.idleWorkers; i++) workers.push(await Worker.start());
+  const pair = workers.slice(0, 2);
+
+  // ---- 6. Connection setup (first: fresh processes, as a deploy sees them)
+  log(`6. connection setup: ${CFG.connects} authenticated connects, bare and ours alternating, ${CFG.connectRounds} rounds`);
+  const setup: Record<string, number[]> = { bare: [], ours: [] };
+  for (let r = 0; r < CFG.connectRounds; r++) {
+    for (const s of [bare, ours]) {
+      const c = await connectAll(pair, s, 'setup', CFG.connects, {
+        subscribe: false,
+        listen: false,
+        concurrency: CFG.connectConcurrency,
+        userPrefix: `setup-${r}-`,
+      });
+      if (c.failed > 0) log(`  ${s.name}: ${c.failed} connects failed (${c.firstError})`);
+      setup[s.kind].push(c.failed === 0 ? c.elapsedMs : NaN);
+      log(`  ${s.name} round ${r + 1}: ${c.connected} connected in ${c.elapsedMs.toFixed(0)} ms`);
+      await closeAll(pair, 'setup');
+      await sleep(300);
+    }
+  }
+  const setupBare = median(setup.bare);
+  const setupOurs = median(setup.ours);
+  details.connectionSetup = { ...setup, concurrency: CFG.connectConcurrency, connects: CFG.connects };
+  row({
+    scenario: '6',
+    metric: `time for ${CFG.connects} authenticated connects (ms, median)`,
+    bare: round(setupBare, 0),
+    ours: round(setupOurs, 0),
+    ratio: round(setupOurs / setupBare),
+    goal: '<= 1.3',
+    met: setupOurs / setupBare <= 1.3,
+  });
+
+  // ---- 1. Ack round trip
+  log(`1. ack round trip: ${CFG.ackClients} clients, one portfolio:subscribe in flight each`);
+  for (const s of [bare, ours, oursOff]) {
+    const c = await connectAll(pair, s, s.name, CFG.ackClients, {
+      subscribe: true,
+      listen: false,
+      concurrency: 50,
+      userPrefix: `ack-${s.name}-`,
+    });
+    if (c.failed > 0) throw new Error(`${s.name}: ${c.failed} of ${CFG.ackClients} clients failed: ${c.firstError}`);
+  }
+  for (const s of [bare, ours, oursOff]) await ackRun(pair, s, s.name, CFG.warmupSeconds, null);
+  const runs: Record<string, AckRun[]> = { bare: [], ours: [] };
+  for (let r = 0; r < CFG.ackRounds; r++) {
+    for (const s of [bare, ours]) {
+      const run = await ackRun(pair, s, s.name, CFG.ackSeconds, null);
+      runs[s.kind].push(run);
+      log(
+        `  round ${r + 1} ${s.name}: ${run.acksPerSec.toFixed(0)} acks/s, p50 ${run.p50Ms.toFixed(2)} ms, p99 ${run.p99Ms.toFixed(2)} ms, server CPU ${run.serverCpuPct.toFixed(0)} %, clients ${run.clientCpuPct.toFixed(0)} %`,
+      );
+    }
+  }
+  const ackBare = summarize(runs.bare);
+  const ackOurs = summarize(runs.ours);
+  details.ackRoundTrip = { bare: ackBare, ours: ackOurs, seconds: CFG.ackSeconds, clients: CFG.ackClients };
+  row({
+    scenario: '1',
+    metric: 'acks per second (median of rounds)',
+    bare: round(ackBare.acksPerSec, 0),
+    ours: round(ackOurs.acksPerSec, 0),
+    ratio: round(ackOurs.acksPerSec / ackBare.acksPerSec),
+    goal: '>= 0.85',
+    met: ackOurs.acksPerSec / ackBare.acksPerSec >= 0.85,
+  });
+  row({
+    scenario: '1',
+    metric: 'ack round trip p99 (ms, median of rounds)',
+    bare: round(ackBare.p99Ms),
+    ours: round(ackOurs.p99Ms),
+    ratio: round(ackOurs.p99Ms / ackBare.p99Ms),
+    goal: '<= 1.2',
+    met: ackOurs.p99Ms / ackBare.p99Ms <= 1.2,
+  });
+
+  // ---- 2. Monitoring cost
+  log(`2. monitoring cost: ours with monitoring on vs off (${MONITORING_OFF.join('=')}), alternating`);
+  const mon: Record<string, AckRun[]> = { on: [], off: [] };
+  for (let r = 0; r < CFG.monitoringRounds; r++) {
+    for (const [key, s] of [
+      ['on', ours],
+      ['off', oursOff],
+    ] as const) {
+      const run = await ackRun(pair, s, s.name, CFG.monitoringSeconds, null);
+      mon[key].push(run);
+      log(`  round ${r + 1} monitoring ${key}: ${run.acksPerSec.toFixed(0)} acks/s, p99 ${run.p99Ms.toFixed(2)} ms`);
+    }
+  }
+  // The switch is honoured only if the "off" server counted nothing; otherwise the ratio would be meaningless.
+  const offProm = await getText(`${oursOff.url}/metrics/prometheus`).catch(() => ({ status: 0, body: '' }));
+  const onProm = await getText(`${ours.url}/metrics/prometheus`);
+  const eventLabel = '{event="portfolio:subscribe"}';
+  const offCount = offProm.status === 200 ? promValue(offProm.body, 'ws_events_received_total', eventLabel) : 0;
+  const onCount = promValue(onProm.body, 'ws_events_received_total', eventLabel);
+  const switchHonoured = onCount > 0 && !(offCount > 0);
+  const monOn = summarize(mon.on);
+  const monOff = summarize(mon.off);
+  details.monitoringCost = {
+    switch: MONITORING_OFF.join('='),
+    switchHonoured,
+    countedByOffServer: offCount,
+    countedByOnServer: onCount,
+    on: monOn,
+    off: monOff,
+  };
+  row({
+    scenario: '2',
+    metric: 'acks per second, monitoring off (bare column) vs on (ours column)',
+    bare: round(monOff.acksPerSec, 0),
+    ours: round(monOn.acksPerSec, 0),
+    ratio: switchHonoured ? round(monOn.acksPerSec / monOff.acksPerSec) : null,
+    goal: '>= 0.95',
+    met: switchHonoured ? monOn.acksPerSec / monOff.acksPerSec >= 0.95 : null,
+    note: switchHonoured
+      ? undefined
+      : `not measured: the server ignores ${MONITORING_OFF.join('=')} (it still counted ${offCount} events), so "off" ran with monitoring on`,
+  });
+  await closeAll(pair, oursOff.name);
+  await stopServer(oursOff);
+
+  // ---- 5. Health, metrics and event-loop delay while run 1 goes at 80 % of bare's maximum
+  const targetRate = 0.8 * ackBare.acksPerSec;
+  log(`5. /health, /metrics and event-loop delay on ours at ${targetRate.toFixed(0)} acks/s (80 % of bare's max)`);
+  await getText(`${ours.url}/metrics/prometheus`); // resets prom-client's event-loop histogram
+  const seconds = CFG.underLoadSeconds;
+  const cannon = (path: string) =>
+    autocannon({
+      url: `${ours.url}${path}`,
+      connections: 2,
+      overallRate: CFG.underLoadHttpRate,
+      duration: seconds - 1,
+    });
+  const [loadRun, health, metrics] = await Promise.all([
+    ackRun(pair, ours, ours.name, seconds, targetRate),
+    sleep(500).then(() => cannon('/health')),
+    sleep(500).then(() => cannon('/metrics')),
+  ]);
+  const promAfter = await getText(`${ours.url}/metrics/prometheus`);
+  const lagP99Raw = promValue(promAfter.body, 'nodejs_eventloop_lag_p99_seconds') * 1000;
+  // Node's histogram counts the 10 ms sampling interval itself (an idle loop reads ~10 ms): the delay is the rest.
+  const lagP99 = lagP99Raw - 10;
+  details.underLoad = {
+    targetAcksPerSec: round(targetRate, 0),
+    achievedAcksPerSec: round(loadRun.acksPerSec, 0),
+    ackP99Ms: round(loadRun.p99Ms),
+    serverCpuPct: round(loadRun.serverCpuPct, 0),
+    health: { p50: health.latency.p50, p99: health.latency.p99, requests: health.requests.total, non2xx: health.non2xx, errors: health.errors },
+    metrics: { p50: metrics.latency.p50, p99: metrics.latency.p99, requests: metrics.requests.total, non2xx: metrics.non2xx, errors: metrics.errors },
+    eventLoopLagP99RawMs: round(lagP99Raw),
+  };
+  log(`  achieved ${loadRun.acksPerSec.toFixed(0)} acks/s, server CPU ${loadRun.serverCpuPct.toFixed(0)} %`);
+  const httpOk = (r: autocannon.Result) => r.non2xx === 0 && r.errors === 0 && r.requests.total > 0;
+  row({
+    scenario: '5',
+    metric: `/health p99 (ms) at ${round(loadRun.acksPerSec, 0)} acks/s`,
+    bare: null,
+    ours: health.latency.p99,
+    ratio: null,
+    goal: '<= 10 ms',
+    met: httpOk(health) && health.latency.p99 <= 10,
+  });
+  row({
+    scenario: '5',
+    metric: `/metrics p99 (ms) at ${round(loadRun.acksPerSec, 0)} acks/s`,
+    bare: null,
+    ours: metrics.latency.p99,
+    ratio: null,
+    goal: '<= 25 ms',
+    met: httpOk(metrics) && metrics.latency.p99 <= 25,
+  });
+  row({
+    scenario: '5',
+    metric: 'event-loop delay p99 (ms, beyond the 10 ms sampling interval)',
+    bare: null,
+    ours: round(lagP99),
+    ratio: null,
+    goal: '<= 20 ms',
+    met: lagP99 <= 20,
+  });
+  await closeAll(pair, bare.name);
+  await closeAll(pair, ours.name);
+
+  // ---- 4. Fan-out
+  log(`4. fan-out: ${CFG.fanoutMembers} members in one room, 100-byte messages, rate stepped up until < 99 % arrive`);
+  const oursRedis = await start({
+    name: 'ours-redis',
+    kind: 'ours',
+    gcPreload: preload,
+    redisUrl: `redis://127.0.0.1:${redisPort}`,
+  });
+  const fan: Record<string, Awaited<ReturnType<typeof fanoutLadder>> & { latency?: StepResult }> = {};
+  let bareMax = 0;
+  for (const s of [bare, ours, oursRedis]) {
+    const c = await connectAll(pair, s, `fan-${s.name}`, CFG.fanoutMembers, {
+      subscribe: true,
+      listen: true,
+      concurrency: 200,
+      userPrefix: `fan-${s.name}-`,
+    });
+    if (c.failed > 0) throw new Error(`${s.name}: ${c.failed} members failed to join: ${c.firstError}`);
+    const startRate = s === bare ? 10 : Math.max(1, bareMax / 2);
+    const ladder = await fanoutLadder(pair, s, `fan-${s.name}`, CFG.fanoutMembers, startRate);
+    if (s === bare) bareMax = ladder.maxRate;
+    const half = bareMax / 2;
+    const latency = await fanoutStep(pair, s, `fan-${s.name}`, CFG.fanoutMembers, half, CFG.fanoutLatencyMs);
+    log(
+      `  ${s.name}: max ${ladder.maxRate.toFixed(1)} ev/s; at ${half.toFixed(1)} ev/s: ${(latency.fraction * 100).toFixed(2)} % arrived, p99 ${latency.p99Ms.toFixed(1)} ms`,
+    );
+    fan[s.name] = { ...ladder, latency };
+    await closeAll(pair, `fan-${s.name}`);
+    await sleep(500);
+  }
+  details.fanout = { members: CFG.fanoutMembers, stepMs: CFG.fanoutStepMs, graceMs: CFG.fanoutGraceMs, ...fan };
+  const fb = fan.bare;
+  const fo = fan.ours;
+  const fr = fan['ours-redis'];
+  row({
+    scenario: '4',
+    metric: 'max delivered messages/s with >= 99 % arriving (in-memory adapter)',
+    bare: round(fb.maxDeliveredPerSec, 0),
+    ours: round(fo.maxDeliveredPerSec, 0),
+    ratio: round(fo.maxDeliveredPerSec / fb.maxDeliveredPerSec),
+    goal: '>= 0.9',
+    met: fo.maxDeliveredPerSec / fb.maxDeliveredPerSec >= 0.9,
+  });
+  row({
+    scenario: '4',
+    metric: 'max delivered messages/s, Redis adapter (ours column) vs in-memory (bare column)',
+    bare: round(fo.maxDeliveredPerSec, 0),
+    ours: round(fr.maxDeliveredPerSec, 0),
+    ratio: round(fr.maxDeliveredPerSec / fo.maxDeliveredPerSec),
+    goal: '>= 0.8',
+    met: fr.maxDeliveredPerSec / fo.maxDeliveredPerSec >= 0.8,
+  });
+  const lb = fb.latency as StepResult;
+  const lo = fo.latency as StepResult;
+  row({
+    scenario: '4',
+    metric: `delivery p99 (ms) at half of bare's max (${round(bareMax / 2, 1)} ev/s)`,
+    bare: round(lb.p99Ms),
+    ours: round(lo.p99Ms),
+    ratio: round(lo.p99Ms / lb.p99Ms),
+    goal: '<= 1.2',
+    met: lo.p99Ms / lb.p99Ms <= 1.2 && lo.fraction >= 0.99,
+  });
+  await stopServer(oursRedis);
+  await stopServer(bare);
+  await stopServer(ours);
+  if (redisProc.exitCode === null) redisProc.kill('SIGKILL');
+
+  // ---- 3. Idle connections (fresh servers, so the baseline is a clean heap)
+  log(`3. idle connections: ${CFG.idleConnections} to each server, held ${CFG.idleHoldSeconds} s`);
+  const [idleBare, idleOurs] = await Promise.all([
+    start({ name: 'bare-idle', kind: 'bare', gcPreload: preload }),
+    start({ name: 'ours-idle', kind: 'ours', gcPreload: preload }),
+  ]);
+  const gcAndRss = async () => {
+    for (const s of [idleBare, idleOurs]) s.proc.kill('SIGUSR2');
+    await sleep(1500);
+    for (const s of [idleBare, idleOurs]) s.proc.kill('SIGUSR2');
+    await sleep(1500);
+    return { bare: rssKb(idleBare.pid), ours: rssKb(idleOurs.pid) };
+  };
+  const rssBefore = await gcAndRss();
+  const idle: Record<string, { connected: number; failed: number; elapsedMs: number; firstError?: string }> = {};
+  for (const s of [idleBare, idleOurs]) {
+    idle[s.kind] = await connectAll(workers, s, s.name, CFG.idleConnections, {
+      subscribe: false,
+      listen: false,
+      concurrency: 200,
+      userPrefix: `idle-${s.kind}-`,
+    });
+    log(`  ${s.name}: ${idle[s.kind].connected} connected in ${idle[s.kind].elapsedMs.toFixed(0)} ms (${idle[s.kind].failed} failed)`);
+  }
+  await sleep(CFG.idleHoldSeconds * 1000);
+  const rssAfter = await gcAndRss();
+  const dropsOf = async (s: ServerHandle) => {
+    const d = await Promise.all(workers.map((w) => w.drops(s.name)));
+    return {
+      stillConnected: d.reduce((a, x) => a + x.connected, 0),
+      disconnects: d.reduce((a, x) => a + x.disconnects, 0),
+    };
+  };
+  const dropsBare = await dropsOf(idleBare);
+  const dropsOurs = await dropsOf(idleOurs);
+  const oursView = JSON.parse((await getText(`${idleOurs.url}/metrics`)).body) as {
+    websocket: { totalConnections: number };
+  };
+  const bareView = JSON.parse((await getText(`${idleBare.url}/stats`)).body) as { clients: number };
+  const perConn = (k: 'bare' | 'ours') =>
+    ((rssAfter[k] - rssBefore[k]) * 1024) / Math.max(1, idle[k].connected) / 1000;
+  const perBare = perConn('bare');
+  const perOurs = perConn('ours');
+  details.idleConnections = {
+    connections: CFG.idleConnections,
+    holdSeconds: CFG.idleHoldSeconds,
+    rssKbBefore: rssBefore,
+    rssKbAfter: rssAfter,
+    connect: idle,
+    drops: { bare: dropsBare, ours: dropsOurs },
+    serverCounts: { bare: bareView.clients, ours: oursView.websocket.totalConnections },
+  };
+  const zeroDrops = (k: 'bare' | 'ours', d: { stillConnected: number; disconnects: number }, server: number) =>
+    idle[k].failed === 0 && d.disconnects === 0 && d.stillConnected === CFG.idleConnections && server === CFG.idleConnections;
+  row({
+    scenario: '3',
+    metric: `connections still open after ${CFG.idleHoldSeconds} s (client view / server view)`,
+    bare: `${dropsBare.stillConnected}/${bareView.clients}`,
+    ours: `${dropsOurs.stillConnected}/${oursView.websocket.totalConnections}`,
+    ratio: null,
+    goal: `${CFG.idleConnections}, zero drops`,
+    met: zeroDrops('bare', dropsBare, bareView.clients) && zeroDrops('ours', dropsOurs, oursView.websocket.totalConnections),
+  });
+  row({
+    scenario: '3',
+    metric: 'RSS per connection after GC (KB)',
+    bare: round(perBare, 1),
+    ours: round(perOurs, 1),
+    ratio: round(perOurs / perBare),
+    goal: '<= 1.25 and ours <= 30 KB',
+    met: perOurs / perBare <= 1.25 && perOurs <= 30,
+  });
+  await closeAll(workers, idleBare.name);
+  await closeAll(workers, idleOurs.name);
+
+  clearTimeout(watchdog);
+  await cleanup();
+  unlinkSync(preload);
+  report(info);
+}
+
+// ---------------------------------------------------------------------------------------------- output
+
+function report(info: Record<string, string | number>): void {
+  const fmt = (v: number | string | null) => (v === null ? '—' : String(v));
+  const table = [
+    ['#', 'metric', 'bare', 'ours', 'ratio', 'goal', 'result'],
+    ...rows.map((r) => [
+      r.scenario,
+      r.metric,
+      fmt(r.bare),
+      fmt(r.ours),
+      fmt(r.ratio),
+      r.goal,
+      r.met === null ? 'not measured' : r.met ? 'met' : 'MISSED',
+    ]),
+  ];
+  const widths = table[0].map((_, c) => Math.max(...table.map((line) => line[c].length)));
+  const lines = table.map((line) => line.map((cell, c) => cell.padEnd(widths[c])).join(' | '));
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('-|-'));
+  process.stdout.write(`\n${lines.join('\n')}\n`);
+  for (const r of rows) if (r.note !== undefined) process.stdout.write(`note (${r.scenario}): ${r.note}\n`);
+  const versionOf = (pkg: string) =>
+    (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;
+  const versions = { socketIo: versionOf('socket.io'), socketIoClient: versionOf('socket.io-client') };
+  let commit = '';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    commit = 'unknown';
+  }
+  const results = {
+    date: new Date().toISOString(),
+    command: QUICK ? 'BENCH_QUICK=1 npm run bench' : 'npm run bench',
+    durationSeconds: round((Date.now() - started) / 1000, 1),
+    commit,
+    machine: info,
+    versions,
+    config: CFG,
+    rows,
+    details,
+  };
+  const out = join(ROOT, 'bench', 'results.json');
+  writeFileSync(`${out}.tmp`, JSON.stringify(results, null, 2) + '\n');
+  renameSync(`${out}.tmp`, out);
+  process.stdout.write(`\nwritten ${out} in ${results.durationSeconds} s\n`);
+}
+
+main().catch(async (err: unknown) => {
+  log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  for (const s of owned) log(`--- ${s.name} output (tail):\n${s.output().slice(-3000)}`);
+  await cleanup();
+  process.exit(1);
+});
