@@ -62,6 +62,8 @@ export function loggerParams(env: Env): Params {
       customAttributeKeys: { reqId: 'requestId', responseTime: 'duration' },
       customLogLevel: (req, res, err) => {
         if (isQuietPath(req.url)) return 'debug';
+        // 503 is this server saying "not now" on purpose (a disabled endpoint, draining): worth a warning, not a page.
+        if (res.statusCode === 503) return 'warn';
         if (err !== undefined || res.statusCode >= 500) return 'error';
         return 'info';
       },
