@@ -1,5 +1,5 @@
 import { credentialFromAuthorization, safeEqual } from './constant-time';
-import { cpuLimit, memoryLimit, SystemUsageSampler } from './system-usage';
+import { memoryLimit, SystemUsageSampler } from './system-usage';
 import { TimeoutError, withTimeout } from './with-timeout';
 
 describe('withTimeout', () => {
@@ -51,15 +51,17 @@ describe(SystemUsageSampler.name, () => {
     expect(usage.rssBytes).toBeGreaterThan(0);
   });
 
-  it('measures CPU over the interval since the previous sample', () => {
-    const sampler = new SystemUsageSampler();
-    sampler.sample();
-    const end = performance.now() + 60;
-    let x = 0;
-    while (performance.now() < end) x += Math.sqrt(x + 1);
-    expect(x).toBeGreaterThan(0);
-    const busy = sampler.sample();
-    // One busy core out of cpuLimit() cores, over ~60 ms.
-    expect(busy.cpuPercent).toBeGreaterThan(100 / cpuLimit() / 2);
+  it('measures CPU over the interval since the previous sample, against the CPUs available', () => {
+    let now = 0;
+    let cpu = { user: 0, system: 0 };
+    const sampler = new SystemUsageSampler({ now: () => now, cpuUsage: () => cpu, cpus: 2 });
+    now = 1000; // ms
+    cpu = { user: 400_000, system: 100_000 }; // 0.5 s of CPU in 1 s on 2 CPUs
+    expect(sampler.sample().cpuPercent).toBe(25);
+    now = 1500;
+    cpu = { user: 1_200_000, system: 300_000 }; // 1 s of CPU in the next 0.5 s: both CPUs busy
+    expect(sampler.sample().cpuPercent).toBe(100);
+    now = 2500;
+    expect(sampler.sample().cpuPercent).toBe(0);
   });
 });

@@ -61,16 +61,33 @@ export interface SystemUsage {
  * Samples usage; each call measures CPU since the previous call (the first since process start). Keep one
  * instance per consumer, so two consumers sampling at different rates do not shorten each other's interval.
  */
+/** Where the sampler reads the process from; tests give their own clock and CPU counter. */
+export interface UsageSources {
+  now(): number;
+  cpuUsage(): NodeJS.CpuUsage;
+  cpus: number;
+}
+
+const processSources = (): UsageSources => ({
+  now: () => performance.now(),
+  cpuUsage: () => process.cpuUsage(),
+  cpus: cpuLimit(),
+});
+
 export class SystemUsageSampler {
   // performance.now() counts from process start, so the first sample covers the process's whole life.
   private lastCpu: NodeJS.CpuUsage = { user: 0, system: 0 };
   private lastTime = 0;
-  private readonly cpus = cpuLimit();
+  private readonly cpus: number;
   private readonly memLimit = memoryLimit().bytes;
 
+  constructor(private readonly sources: UsageSources = processSources()) {
+    this.cpus = sources.cpus;
+  }
+
   sample(): SystemUsage {
-    const now = performance.now();
-    const cpu = process.cpuUsage();
+    const now = this.sources.now();
+    const cpu = this.sources.cpuUsage();
     const usedMicros = cpu.user - this.lastCpu.user + (cpu.system - this.lastCpu.system);
     const wallMicros = Math.max(1, (now - this.lastTime) * 1000);
     this.lastCpu = cpu;
