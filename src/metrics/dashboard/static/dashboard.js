@@ -37,6 +37,10 @@
     return m + 'm ' + (s % 60) + 's';
   }
 
+  function plural(n, word) {
+    return fmtNumber(n) + ' ' + word + (n === 1 ? '' : 's');
+  }
+
   function clockTime(date) {
     return date.toLocaleTimeString('en-GB', { hour12: false });
   }
@@ -157,7 +161,8 @@
       var text;
       if (v === undefined || v === null) text = '–';
       else if (el.getAttribute('data-format') === 'duration') text = fmtDuration(v);
-      else if (typeof v === 'string') text = v;
+      else if (typeof v === 'string')
+        text = /^[\d.]+ MB$/.test(v) ? fmtNumber(Math.round(parseFloat(v))) + ' MB' : v;
       else if (v < 0) text = 'down';
       else text = fmtNumber(v) + (unit ? ' ' + unit : '');
       el.textContent = text;
@@ -266,12 +271,12 @@
     var c = res.body;
     document.getElementById('cluster-summary').textContent =
       '(' +
-      c.instanceCount +
-      ' instances · ' +
-      fmtNumber(c.totalConnections) +
-      ' connections · ' +
-      fmtNumber(c.uniqueUsers) +
-      ' users)';
+      plural(c.instanceCount, 'instance') +
+      ' · ' +
+      plural(c.totalConnections, 'connection') +
+      ' · ' +
+      plural(c.uniqueUsers, 'user') +
+      ')';
     var rows = c.instances.map(function (i) {
       var tr = document.createElement('tr');
       [
