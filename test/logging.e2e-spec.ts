@@ -128,3 +128,36 @@ describe('Logging inside handlers (e2e)', () => {
     }
   });
 });
+
+describe('Client mistakes rejected by body parsing (e2e)', () => {
+  const logs = new LogCapture();
+  let t: TestApp;
+
+  beforeAll(async () => {
+    logs.start();
+    t = await createTestApp({ LOG_LEVEL: 'info', PUBLISH_TOKEN: 'publish-token' });
+  });
+  afterAll(async () => {
+    await t.close();
+    logs.stop();
+  });
+
+  it('invalid JSON is a 400 and an oversized body a 413, with JSON bodies, and neither is logged as a server error', async () => {
+    const bad = await request(t.url)
+      .post('/events')
+      .set('authorization', 'Bearer publish-token')
+      .set('content-type', 'application/json')
+      .send('{"event": "trade:executed",')
+      .expect(400);
+    expect(bad.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
+    const huge = await request(t.url)
+      .post('/events')
+      .set('authorization', 'Bearer publish-token')
+      .set('content-type', 'application/json')
+      .send(JSON.stringify({ event: 'trade:executed', userId: 'u', data: { blob: 'x'.repeat(2_000_000) } }))
+      .expect(413);
+    expect(huge.body).toMatchObject({ statusCode: 413, error: 'Payload Too Large' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(logs.lines.filter((l) => l.level === 'error')).toEqual([]);
+  });
+});

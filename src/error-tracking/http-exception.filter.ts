@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, HttpException, Injectable } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { Request } from 'express';
+import { STATUS_CODES } from 'node:http';
 import { REQUEST_ID_HEADER } from '../logging/request-id';
 import { ErrorReporter } from './error-reporter';
 
@@ -16,7 +17,8 @@ export class ReportingExceptionFilter extends BaseExceptionFilter {
     super();
   }
 
-  override catch(exception: unknown, host: ArgumentsHost): void {
+  override catch(thrown: unknown, host: ArgumentsHost): void {
+    const exception = asClientHttpException(thrown);
     if (host.getType() === 'http' && !(exception instanceof HttpException)) {
       const req = host
         .switchToHttp()
@@ -35,4 +37,19 @@ export class ReportingExceptionFilter extends BaseExceptionFilter {
     }
     super.catch(exception, host);
   }
+}
+
+/**
+ * Errors raised before a route runs by Express middleware (body-parser's invalid JSON 400, oversized body 413)
+ * carry a 4xx `status` and are safe to show (`expose`). They are the client's mistake: answered as the
+ * HttpException they mean, so they are neither logged as server errors nor reported.
+ */
+export function asClientHttpException(error: unknown): unknown {
+  if (error instanceof HttpException || !(error instanceof Error)) return error;
+  const e = error as Error & { status?: unknown; statusCode?: unknown; expose?: unknown };
+  const status = typeof e.status === 'number' ? e.status : e.statusCode;
+  if (typeof status !== 'number' || status < 400 || status > 499 || e.expose !== true) return error;
+  return new HttpException({ statusCode: status, message: e.message, error: STATUS_CODES[status] }, status, {
+    cause: error,
+  });
 }
