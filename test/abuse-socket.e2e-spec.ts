@@ -141,8 +141,12 @@ describe('Abuse: WebSocket clients (e2e)', () => {
       await c.handshake();
       c.send('40/admin,');
       const answer = await c.next((f) => typeof f === 'string' && f.startsWith('44/admin,'));
-      expect(JSON.parse((answer as string).slice('44/admin,'.length))).toEqual({ message: 'Invalid namespace' });
-      await expect(c.connectNamespace({ token: makeToken('ns-user', ['p1']) })).resolves.toMatch(/^40\{"sid":/);
+      expect(JSON.parse((answer as string).slice('44/admin,'.length))).toEqual({
+        message: 'Invalid namespace',
+      });
+      await expect(c.connectNamespace({ token: makeToken('ns-user', ['p1']) })).resolves.toMatch(
+        /^40\{"sid":/,
+      );
     });
   });
 
@@ -192,7 +196,9 @@ describe('Abuse: WebSocket clients (e2e)', () => {
       const s = await connectClient(t.url, `bin-${++n}`, ['p1']);
       sockets.push(s);
       await expect(emitAck(s, 'portfolio:subscribe', Buffer.from('p1'))).resolves.toEqual(INVALID);
-      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: Buffer.from('p1') })).resolves.toEqual(INVALID);
+      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: Buffer.from('p1') })).resolves.toEqual(
+        INVALID,
+      );
       await expect(emitAck(s, 'portfolio:subscribe', new Uint8Array([1, 2]))).resolves.toEqual(INVALID);
       expect(s.connected).toBe(true);
     });
@@ -338,7 +344,8 @@ describe('Abuse: WebSocket clients (e2e)', () => {
       // And some that were refused (no token) and then just sit there.
       const refused = await Promise.all(Array.from({ length: 50 }, () => raw()));
       for (const c of refused) await c.handshake();
-      for (const c of refused) await expect(c.connectNamespace({})).resolves.toBe('44{"message":"unauthorized"}');
+      for (const c of refused)
+        await expect(c.connectNamespace({})).resolves.toBe('44{"message":"unauthorized"}');
 
       // Meanwhile the server serves.
       const fresh = await connectClient(t.url, `during-idle-${++n}`, ['p1']);
@@ -349,7 +356,9 @@ describe('Abuse: WebSocket clients (e2e)', () => {
       });
 
       const all = [...idle, ...refused];
-      const closedAt = await Promise.all(all.map((c) => c.closedWithin(CONNECT_TIMEOUT_MS + 5000).then(() => Date.now())));
+      const closedAt = await Promise.all(
+        all.map((c) => c.closedWithin(CONNECT_TIMEOUT_MS + 5000).then(() => Date.now())),
+      );
       // Not closed early by something else: it is the connect timeout that ends them.
       expect(Math.min(...closedAt) - opened).toBeGreaterThanOrEqual(CONNECT_TIMEOUT_MS - 100);
       expect(all.every((c) => !c.isOpen)).toBe(true);
@@ -363,9 +372,15 @@ describe('Abuse: WebSocket clients (e2e)', () => {
     const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const refused: Array<[string, () => string]> = [
       ['huge (validly signed, 20 KB)', () => makeToken('huge', ['p1'], { jwtid: 'x'.repeat(20_000) })],
-      ['alg none', () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'mallory', portfolios: ['p1'] })}.`],
+      [
+        'alg none',
+        () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'mallory', portfolios: ['p1'] })}.`,
+      ],
       ['alg None (case games)', () => `${b64({ alg: 'None', typ: 'JWT' })}.${b64({ sub: 'mallory' })}.`],
-      ['the wrong algorithm (HS512 with the right secret)', () => makeToken('mallory', ['p1'], { algorithm: 'HS512' })],
+      [
+        'the wrong algorithm (HS512 with the right secret)',
+        () => makeToken('mallory', ['p1'], { algorithm: 'HS512' }),
+      ],
       ['the wrong secret', () => makeToken('mallory', ['p1'], {}, `${secret}-but-not-quite`)],
       ['expired', () => makeToken('mallory', ['p1'], { expiresIn: -1 })],
       ['not yet valid', () => makeToken('mallory', ['p1'], { notBefore: 3600 })],

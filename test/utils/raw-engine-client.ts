@@ -103,11 +103,7 @@ export class RawEngineClient {
   async emitWithAck(id: number, event: string, payload: unknown, timeoutMs = 3000): Promise<unknown[]> {
     const from = this.frames.length;
     this.send(`42${id}${JSON.stringify([event, payload])}`);
-    const ack = await this.next(
-      (f) => typeof f === 'string' && f.startsWith(`43${id}[`),
-      timeoutMs,
-      from,
-    );
+    const ack = await this.next((f) => typeof f === 'string' && f.startsWith(`43${id}[`), timeoutMs, from);
     return JSON.parse((ack as string).slice(`43${id}`.length)) as unknown[];
   }
 
