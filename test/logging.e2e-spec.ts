@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { Controller, Get, Logger, Module } from '@nestjs/common';
-import { createTestApp, TestApp } from './utils/test-app';
+import { BASE_TEST_ENV, createTestApp, TestApp } from './utils/test-app';
 import { LogCapture } from './utils/log-capture';
 
 const SECRET_TOKEN = 'sup3r-s3cret-bearer-value';
@@ -31,7 +31,7 @@ describe('Logging (e2e)', () => {
 
   beforeAll(async () => {
     logs.start();
-    t = await createTestApp({ LOG_LEVEL: 'info' });
+    t = await createTestApp({ LOG_LEVEL: 'info', PUBLISH_TOKEN: 'publish-token' });
   });
   afterAll(async () => {
     await t.close();
@@ -79,20 +79,32 @@ describe('Logging (e2e)', () => {
     expect(logs.text).not.toContain('very-private-cookie');
     expect(logs.text).toContain('token=[REDACTED]&page=2');
   });
+
+  it('invalid JSON is a 400 and an oversized body a 413, with JSON bodies, and neither is logged as a server error', async () => {
+    const before = logs.lines.length;
+    const bad = await request(t.url)
+      .post('/events')
+      .set('authorization', 'Bearer publish-token')
+      .set('content-type', 'application/json')
+      .send('{"event": "trade:executed",')
+      .expect(400);
+    expect(bad.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
+    const huge = await request(t.url)
+      .post('/events')
+      .set('authorization', 'Bearer publish-token')
+      .set('content-type', 'application/json')
+      .send(JSON.stringify({ event: 'trade:executed', userId: 'u', data: { blob: 'x'.repeat(2_000_000) } }))
+      .expect(413);
+    expect(huge.body).toMatchObject({ statusCode: 413, error: 'Payload Too Large' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(logs.lines.slice(before).filter((l) => l.level === 'error')).toEqual([]);
+  });
 });
 
 describe('Logging inside handlers (e2e)', () => {
   const logs = new LogCapture();
-  let t: TestApp;
-
-  beforeAll(async () => {
-    logs.start();
-    t = await createTestApp({ LOG_LEVEL: 'info' });
-  });
-  afterAll(async () => {
-    await t.close();
-    logs.stop();
-  });
+  beforeAll(() => logs.start());
+  afterAll(() => logs.stop());
 
   it('service log lines carry the request id, errors carry error and stack, secret fields are censored', async () => {
     // Mount the probe controller on a dedicated app that also imports AppModule, as a feature module would.
@@ -102,7 +114,7 @@ describe('Logging inside handlers (e2e)', () => {
     const { APP_OPTIONS, configureApp } = await import('../src/app.setup');
     const moduleRef = await Test.createTestingModule({ imports: [AppModule, LogProbeModule] })
       .overrideProvider(AppConfig)
-      .useValue(t.config)
+      .useValue(AppConfig.from({ ...BASE_TEST_ENV, LOG_LEVEL: 'info' }))
       .compile();
     const app = moduleRef.createNestApplication(APP_OPTIONS);
     await configureApp(app);
@@ -126,38 +138,5 @@ describe('Logging inside handlers (e2e)', () => {
     } finally {
       await app.close();
     }
-  });
-});
-
-describe('Client mistakes rejected by body parsing (e2e)', () => {
-  const logs = new LogCapture();
-  let t: TestApp;
-
-  beforeAll(async () => {
-    logs.start();
-    t = await createTestApp({ LOG_LEVEL: 'info', PUBLISH_TOKEN: 'publish-token' });
-  });
-  afterAll(async () => {
-    await t.close();
-    logs.stop();
-  });
-
-  it('invalid JSON is a 400 and an oversized body a 413, with JSON bodies, and neither is logged as a server error', async () => {
-    const bad = await request(t.url)
-      .post('/events')
-      .set('authorization', 'Bearer publish-token')
-      .set('content-type', 'application/json')
-      .send('{"event": "trade:executed",')
-      .expect(400);
-    expect(bad.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
-    const huge = await request(t.url)
-      .post('/events')
-      .set('authorization', 'Bearer publish-token')
-      .set('content-type', 'application/json')
-      .send(JSON.stringify({ event: 'trade:executed', userId: 'u', data: { blob: 'x'.repeat(2_000_000) } }))
-      .expect(413);
-    expect(huge.body).toMatchObject({ statusCode: 413, error: 'Payload Too Large' });
-    await new Promise((r) => setTimeout(r, 50));
-    expect(logs.lines.filter((l) => l.level === 'error')).toEqual([]);
   });
 });

@@ -24,19 +24,24 @@ export class LogCapture {
 
   /** Every JSON line written so far. */
   get lines(): Array<Record<string, unknown>> {
-    return this.text
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => {
-        try {
-          return JSON.parse(l) as Record<string, unknown>;
-        } catch {
-          return {};
-        }
-      });
+    return parseJsonLines(this.text);
   }
 
   find(message: string): Array<Record<string, unknown>> {
     return this.lines.filter((l) => l.message === message);
   }
+}
+
+/** The JSON objects among a process's output lines (pino writes one per line); other lines are skipped. */
+export function parseJsonLines(text: string): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // a partial line at the end of a chunk
+    }
+  }
+  return out;
 }

@@ -1,5 +1,6 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { parseJsonLines } from './log-capture';
 import { waitForPort } from './redis-server';
 
 export const ROOT = join(__dirname, '..', '..');
@@ -37,16 +38,7 @@ export class ServerProcess {
   }
 
   get lines(): Array<Record<string, unknown>> {
-    return this.out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => {
-        try {
-          return JSON.parse(l) as Record<string, unknown>;
-        } catch {
-          return {};
-        }
-      });
+    return parseJsonLines(this.out);
   }
 
   async waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
