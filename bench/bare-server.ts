@@ -43,10 +43,16 @@ io.use((socket, next) => {
   const token = (socket.handshake.auth as { token?: unknown }).token;
   try {
     if (typeof token !== 'string') throw new Error('no token');
-    const claims = verify(token, SECRET, { algorithms: ['HS256'] }) as { sub?: unknown; portfolios?: unknown };
+    const claims = verify(token, SECRET, { algorithms: ['HS256'] }) as {
+      sub?: unknown;
+      portfolios?: unknown;
+    };
     if (typeof claims.sub !== 'string' || claims.sub.length === 0) throw new Error('no sub');
     const portfolios = Array.isArray(claims.portfolios) ? claims.portfolios : [];
-    socket.data = { userId: claims.sub, portfolios: new Set(portfolios.filter((p) => typeof p === 'string')) };
+    socket.data = {
+      userId: claims.sub,
+      portfolios: new Set(portfolios.filter((p) => typeof p === 'string')),
+    };
     next();
   } catch {
     next(new Error('unauthorized'));
@@ -61,7 +67,8 @@ function invalid(message: string): Ack {
 
 /** Same checks as src/realtime/dto/portfolio-subscription.dto.ts plus the claim check of the gateway. */
 function subscribe(identity: Identity, payload: unknown): Ack {
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return invalid('not an object');
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
+    return invalid('not an object');
   if (Object.getPrototypeOf(payload) !== Object.prototype) return invalid('not a plain object');
   let keys = 0;
   for (const key in payload) {
@@ -118,7 +125,11 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
       const body = JSON.parse(await readBody(req)) as { event: string; portfolioId: string; data: unknown };
       const room = `portfolio:${body.portfolioId}`;
       const delivered = io.of('/').adapter.rooms.get(room)?.size ?? 0;
-      io.to(room).emit(body.event, { portfolioId: body.portfolioId, data: body.data, timestamp: new Date().toISOString() });
+      io.to(room).emit(body.event, {
+        portfolioId: body.portfolioId,
+        data: body.data,
+        timestamp: new Date().toISOString(),
+      });
       json(res, 202, { event: body.event, rooms: [room], delivered });
     } else {
       json(res, 404, { error: 'not found' });

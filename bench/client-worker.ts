@@ -150,8 +150,16 @@ function ackLoop(args: AckLoopArgs): Promise<AckLoopResult> {
   let firstError: string | undefined;
   return new Promise((resolve) => {
     let running = sockets.length;
-    const finish = () => {
-      if (--running > 0) return;
+    let done = false;
+    const settle = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(hardStop);
+      // Sockets still waiting for an ack here never got one: each counts as an error.
+      if (running > 0) {
+        errors += running;
+        firstError ??= `${running} acks not answered within ${ACK_TIMEOUT_MS} ms of the end`;
+      }
       resolve({
         acks,
         errors,
@@ -161,9 +169,13 @@ function ackLoop(args: AckLoopArgs): Promise<AckLoopResult> {
         cpuMs: cpuMsSince(cpu),
       });
     };
+    // One timer for the whole run rather than one per emit: a timer per ack costs the client core real time.
+    const hardStop = setTimeout(settle, args.durationMs + ACK_TIMEOUT_MS);
+    const finish = () => {
+      if (--running === 0) settle();
+    };
     if (running === 0) {
-      running = 1;
-      finish();
+      settle();
       return;
     }
     sockets.forEach((socket, i) => {
@@ -171,6 +183,7 @@ function ackLoop(args: AckLoopArgs): Promise<AckLoopResult> {
       let due = started + (interval * i) / sockets.length;
       const fire = (): void => {
         const now = performance.now();
+        if (done) return;
         if (now >= deadline || !socket.connected) {
           finish();
           return;
@@ -181,19 +194,18 @@ function ackLoop(args: AckLoopArgs): Promise<AckLoopResult> {
         }
         due = Math.max(due + interval, now - interval);
         const t0 = performance.now();
-        socket
-          .timeout(ACK_TIMEOUT_MS)
-          .emit(SUBSCRIBE, payload, (err: Error | null, ack?: { ok?: boolean; portfolioId?: string }) => {
-            const rtt = performance.now() - t0;
-            if (err === null && ack?.ok === true && ack.portfolioId === args.portfolioId) {
-              acks++;
-              hist.record(rtt * 1000);
-            } else {
-              errors++;
-              firstError ??= err !== null ? err.message : JSON.stringify(ack);
-            }
-            fire();
-          });
+        socket.emit(SUBSCRIBE, payload, (ack?: { ok?: boolean; portfolioId?: string }) => {
+          if (done) return;
+          const rtt = performance.now() - t0;
+          if (ack?.ok === true && ack.portfolioId === args.portfolioId) {
+            acks++;
+            hist.record(rtt * 1000);
+          } else {
+            errors++;
+            firstError ??= JSON.stringify(ack);
+          }
+          fire();
+        });
       };
       fire();
     });
@@ -204,7 +216,11 @@ function fanoutCollect(groupName: string, step: number): FanoutCollectResult {
   const g = group(groupName);
   const s = g.steps.get(step);
   g.steps.delete(step);
-  return { received: s?.received ?? 0, hist: s?.hist.toJSON() ?? [], cpuMs: cpuMsSince({ user: 0, system: 0 }) };
+  return {
+    received: s?.received ?? 0,
+    hist: s?.hist.toJSON() ?? [],
+    cpuMs: cpuMsSince({ user: 0, system: 0 }),
+  };
 }
 
 function drops(groupName: string): DropsResult {

@@ -154,10 +154,14 @@ async function main(): Promise<void> {
       ),
     );
     const runs = await Promise.all(
-      workers.map((w) => w.ackLoop({ group: 'p', durationMs: seconds * 1000, ratePerSec: null, portfolioId: 'P1' })),
+      workers.map((w) =>
+        w.ackLoop({ group: 'p', durationMs: seconds * 1000, ratePerSec: null, portfolioId: 'P1' }),
+      ),
     );
     const acks = runs.reduce((a, r) => a + r.acks, 0);
-    process.stderr.write(`${kind}: ${(acks / seconds).toFixed(0)} acks/s while profiling (profiling slows it)\n`);
+    process.stderr.write(
+      `${kind}: ${(acks / seconds).toFixed(0)} acks/s while profiling (profiling slows it)\n`,
+    );
     await Promise.all(workers.map((w) => w.close('p')));
   } finally {
     for (const w of workers) w.stop();

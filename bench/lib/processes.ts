@@ -20,7 +20,8 @@ function hasTaskset(): boolean {
 
 /** Moves this process (all its threads) to the client core. */
 export function pinSelf(): void {
-  if (PIN) execFileSync('taskset', ['-a', '-cp', String(CLIENT_CORE), String(process.pid)], { stdio: 'ignore' });
+  if (PIN)
+    execFileSync('taskset', ['-a', '-cp', String(CLIENT_CORE), String(process.pid)], { stdio: 'ignore' });
 }
 
 export interface SpawnOptions {
@@ -47,7 +48,10 @@ export function spawnPinned(argv: string[], opts: SpawnOptions): ChildProcess {
 /** A file that `node -r` preloads into both servers: SIGUSR2 runs a full GC (needs --expose-gc). */
 export function gcPreload(): string {
   const file = join(tmpdir(), `bench-gc-on-signal-${process.pid}.cjs`);
-  writeFileSync(file, "process.on('SIGUSR2', () => { if (typeof global.gc === 'function') global.gc(); });\n");
+  writeFileSync(
+    file,
+    "process.on('SIGUSR2', () => { if (typeof global.gc === 'function') global.gc(); });\n",
+  );
   return file;
 }
 
@@ -97,7 +101,9 @@ export function machine(): Record<string, string | number> {
     memoryFreeMB: Math.round(freemem() / 1024 / 1024),
     node: process.version,
     kernel,
-    pinned: PIN ? `servers on core ${SERVER_CORE}, clients on core ${CLIENT_CORE} (taskset)` : 'no (taskset missing or one core)',
+    pinned: PIN
+      ? `servers on core ${SERVER_CORE}, clients on core ${CLIENT_CORE} (taskset)`
+      : 'no (taskset missing or one core)',
     loadAvg1m: Number(readLoadAvg().toFixed(2)),
   };
 }

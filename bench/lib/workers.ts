@@ -29,6 +29,10 @@ export class Worker {
       if (msg.ok) p.resolve(msg.result);
       else p.reject(new Error(msg.error));
     });
+    proc.on('error', (err) => {
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    });
     proc.once('exit', (code) => {
       for (const p of this.pending.values()) p.reject(new Error(`client worker exited (${code})`));
       this.pending.clear();
@@ -51,8 +55,16 @@ export class Worker {
   private call<T>(command: Command): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
+      if (!this.proc.connected) {
+        reject(new Error('client worker is gone'));
+        return;
+      }
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.proc.send({ id, command });
+      this.proc.send({ id, command }, (err) => {
+        if (err === null) return;
+        this.pending.delete(id);
+        reject(err);
+      });
     });
   }
 
