@@ -330,7 +330,7 @@ describe('Abuse: WebSocket clients (e2e)', () => {
 
       // The calm client was never queued behind the flood: compared to its own baseline, generously.
       const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-      expect(med(during)).toBeLessThanOrEqual(med(baseline) * 10 + 50);
+      expect(med(during)).toBeLessThanOrEqual(med(baseline) * 10 + 100);
       expect(calm.connected).toBe(true);
     }, 30_000);
   });

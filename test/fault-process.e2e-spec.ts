@@ -39,7 +39,8 @@ describe('Fault: process-level (e2e, built server)', () => {
 
   describe('SIGTERM with 50 connected clients', () => {
     const CLIENTS = 50;
-    const SHUTDOWN_TIMEOUT_MS = 5000;
+    const SHUTDOWN_TIMEOUT_MS = 6000;
+    const DRAIN_MS = 2000;
     const sockets: Socket[] = [];
     let server: ServerProcess | null = null;
 
@@ -60,7 +61,7 @@ describe('Fault: process-level (e2e, built server)', () => {
         WS_TRANSPORTS: 'websocket',
         WS_RATE_LIMIT: '1000',
         WS_RATE_BURST: '1000',
-        SHUTDOWN_DRAIN_MS: '1000',
+        SHUTDOWN_DRAIN_MS: String(DRAIN_MS),
         SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
         LOG_LEVEL: 'info',
       });
@@ -81,19 +82,23 @@ describe('Fault: process-level (e2e, built server)', () => {
       server.proc.kill('SIGTERM');
 
       // During the drain: the process refuses newcomers and says it is going, but serves who is there.
-      await waitFor(async () => (await request(url).get('/health').timeout(2000)).status === 503, 900, 50);
+      await waitFor(
+        async () => (await request(url).get('/health').timeout(2000)).status === 503,
+        DRAIN_MS / 2,
+        50,
+      );
       await expect(connectError(url, makeToken('late-comer'))).resolves.toBe('server_shutting_down');
       const duringDrain = sockets.map((s) => emitAck(s, 'portfolio:unsubscribe', { portfolioId: 'p1' }));
       const answered = await Promise.all([...inFlight, ...duringDrain]);
       expect(answered).toHaveLength(CLIENTS * 2);
       for (const a of answered) expect(a).toEqual({ ok: true, portfolioId: 'p1' });
-      expect(Date.now() - signalledAt).toBeLessThan(1000);
+      expect(Date.now() - signalledAt).toBeLessThan(DRAIN_MS);
 
       const { code, signal } = await server.exited;
       const elapsed = Date.now() - signalledAt;
       expect({ code, signal }).toEqual({ code: 0, signal: null });
       expect(elapsed).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
-      expect(elapsed).toBeGreaterThanOrEqual(900); // it did drain first
+      expect(elapsed).toBeGreaterThanOrEqual(DRAIN_MS - 100); // it did drain first
       expect(await Promise.all(reasons)).toEqual(Array.from({ length: CLIENTS }, () => 'transport close'));
       for (const u of updates) expect(u.items).toEqual([]);
 
