@@ -1,22 +1,19 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BrowserContext, BrowserContextOptions, chromium, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
 import { AlertEngine } from '../src/alerts/alert-engine';
 import { APP_VERSION } from '../src/common/version';
 import type { ActiveAlert } from '../src/alerts/alert.types';
+import { ARTIFACTS, assertChromium, launch, LaunchedBrowser, saveScreenshot } from './utils/chromium';
 import { RedisTestServer } from './utils/redis-server';
 import { connectClient, emitAck } from './utils/socket-client';
 import { createTestApp, TestApp } from './utils/test-app';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'dashboard-token-for-tests-0123456789';
 const PUBLISH_TOKEN = 'publish-token-for-dashboard-tests-0123';
 const BASIC = `Basic ${Buffer.from(`ops:${TOKEN}`).toString('base64')}`;
-const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
-const DOCS_SCREENSHOT = join(__dirname, '..', 'docs', 'dashboard.png');
 
 /** The dashboard's default refresh period (issue 5: "refreshes every 5 s"). */
 const REFRESH_MS = 5000;
@@ -61,41 +58,6 @@ function chartPoints(page: Page): Promise<number[]> {
   });
 }
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-interface LaunchedBrowser {
-  context: BrowserContext;
-  close(): Promise<void>;
-}
-
-/** Headless Debian Chromium on a fresh profile directory (Playwright takes it as userDataDir, not as an argument). */
-async function launch(options: BrowserContextOptions = {}): Promise<LaunchedBrowser> {
-  const profile = mkdtempSync(join(tmpdir(), 'dashboard-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: CHROMIUM_ARGS,
-    headless: true,
-    viewport: { width: 1440, height: 1000 },
-    colorScheme: 'dark',
-    ...options,
-  });
-  return {
-    context,
-    close: async () => {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
-}
-
 describe('Dashboard in a real browser (e2e)', () => {
   const redis = new RedisTestServer();
   let t: TestApp;
@@ -109,8 +71,7 @@ describe('Dashboard in a real browser (e2e)', () => {
   let activeSpy: jest.SpyInstance;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run installs it)`);
+    assertChromium();
     activeSpy = jest.spyOn(AlertEngine.prototype, 'active').mockImplementation(() => ALERTS);
     await redis.start();
     t = await createTestApp({
@@ -257,13 +218,9 @@ describe('Dashboard in a real browser (e2e)', () => {
     expect(await page.locator('#redis-tile').isVisible()).toBe(true);
   });
 
-  it('saves a screenshot as a test artifact (and for the README)', async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    const file = join(ARTIFACTS, 'dashboard.png');
-    await page.screenshot({ path: file, fullPage: true });
+  it('saves a screenshot as a test artifact (docs/dashboard.png with UPDATE_DOCS_SCREENSHOTS=1)', async () => {
+    const file = await saveScreenshot(page, 'dashboard.png');
     expect(existsSync(file)).toBe(true);
-    mkdirSync(join(DOCS_SCREENSHOT, '..'), { recursive: true });
-    copyFileSync(file, DOCS_SCREENSHOT);
   });
 
   it('renders alert messages as text, never as markup', async () => {
