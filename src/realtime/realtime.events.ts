@@ -61,4 +61,6 @@ export const FLOOD_PAUSE_MS = 1_000;
 
 /** POST /events: the `data` object's JSON size limit, and the body parser's limit (data plus its envelope). */
 export const PUBLISH_MAX_DATA_BYTES = 64 * 1024;
+/** Nesting limit of POST /events `data` (objects and arrays count one level each). */
+export const PUBLISH_MAX_DATA_DEPTH = 32;
 export const PUBLISH_BODY_LIMIT_BYTES = PUBLISH_MAX_DATA_BYTES + 16 * 1024;

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { hasControlChars } from '../socket-auth';
-import { PORTFOLIO_ID_PATTERN, PUBLISH_MAX_DATA_BYTES, SERVER_EVENTS } from '../realtime.events';
+import {
+  PORTFOLIO_ID_PATTERN,
+  PUBLISH_MAX_DATA_BYTES,
+  PUBLISH_MAX_DATA_DEPTH,
+  SERVER_EVENTS,
+} from '../realtime.events';
 
 const portfolioId = z
   .string({ invalid_type_error: 'must be a string' })
@@ -12,14 +17,23 @@ const userId = z
   .max(128, 'must be at most 128 characters')
   .refine((v) => !hasControlChars(v), 'must not contain control characters');
 
-/** JSON size of `data`, or -1 when it holds a `__proto__` key anywhere (refused: clients may merge it naively). */
-function jsonSize(value: object): number {
-  let polluted = false;
-  const json = JSON.stringify(value, function (this: unknown, key: string, v: unknown) {
-    if (key === '__proto__') polluted = true;
-    return v;
-  });
-  return polluted ? -1 : Buffer.byteLength(json, 'utf8');
+/**
+ * Refuses what would hurt later: `__proto__` keys anywhere (clients may merge `data` naively) and nesting deeper
+ * than PUBLISH_MAX_DATA_DEPTH (JSON.stringify and Socket.IO's binary scan recurse, so a deep enough object
+ * overflows the stack). Walks with an explicit stack, so the check itself cannot overflow.
+ */
+function dataProblem(value: object): string | null {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > PUBLISH_MAX_DATA_DEPTH) return `must not nest deeper than ${PUBLISH_MAX_DATA_DEPTH} levels`;
+    for (const key of Object.keys(v)) {
+      if (key === '__proto__') return 'must not contain "__proto__" keys';
+      stack.push([(v as Record<string, unknown>)[key], depth + 1]);
+    }
+  }
+  return null;
 }
 
 // z.custom keeps the caller's object as is (z.record would copy it key by key).
@@ -29,9 +43,13 @@ const data = z
     'must be an object',
   )
   .superRefine((v, ctx) => {
-    const size = jsonSize(v);
-    if (size === -1) ctx.addIssue({ code: 'custom', message: 'must not contain "__proto__" keys' });
-    else if (size > PUBLISH_MAX_DATA_BYTES) {
+    const problem = dataProblem(v);
+    if (problem !== null) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return;
+    }
+    const size = Buffer.byteLength(JSON.stringify(v), 'utf8');
+    if (size > PUBLISH_MAX_DATA_BYTES) {
       ctx.addIssue({ code: 'custom', message: `must be at most ${PUBLISH_MAX_DATA_BYTES} bytes as JSON` });
     }
   });
