@@ -32,7 +32,8 @@ describe('Health (e2e)', () => {
       });
     });
 
-    it('GET /health/database is 503 "not configured"', async () => {
+    it('GET /health/database is 503 "not configured", and no mongodb_up series is exported', async () => {
+      expect((await request(t.url).get('/metrics/prometheus')).text).not.toContain('mongodb_up');
       const res = await request(t.url).get('/health/database').expect(503);
       expect(res.body).toEqual({
         status: 'unhealthy',
@@ -142,6 +143,8 @@ describe('Health with MongoDB unreachable or hanging (e2e)', () => {
       await request(t.url).get('/health').expect(200);
       const ready = await request(t.url).get('/health/ready').expect(503);
       expect(ready.body.error.database.status).toBe('down');
+      const prom = await request(t.url).get('/metrics/prometheus').expect(200);
+      expect(prom.text).toMatch(/^mongodb_up 0$/m);
     } finally {
       await t.close();
     }
@@ -186,6 +189,7 @@ const mongoTestUri = process.env.MONGODB_TEST_URI;
         timestamp: expect.any(String),
       });
       await request(t.url).get('/health/ready').expect(200);
+      expect((await request(t.url).get('/metrics/prometheus')).text).toMatch(/^mongodb_up 1$/m);
     } finally {
       await t.close();
     }

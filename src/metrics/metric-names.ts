@@ -18,6 +18,7 @@ export const METRIC = {
   portfolioUpdatesPublished: 'portfolio_updates_published_total',
   redisUp: 'redis_up',
   redisLatency: 'redis_latency_seconds',
+  mongodbUp: 'mongodb_up',
   internalErrors: 'internal_errors_total',
 } as const;
 

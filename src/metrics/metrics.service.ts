@@ -10,6 +10,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { AppConfig } from '../config/app-config';
 import { errorMessage } from '../common/with-timeout';
 import { SERVER_EVENTS } from '../realtime/realtime.events';
+import { DatabaseService } from '../database/database.service';
 import { RedisService } from '../redis/redis.service';
 import {
   BoundedLabel,
@@ -148,6 +149,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     private readonly config: AppConfig,
     private readonly redis: RedisService,
     @Inject(METRICS_CLOCK) clock: MonotonicClock,
+    database: DatabaseService,
   ) {
     const registers = [registry];
     this.wsConnections = new Gauge({
@@ -235,6 +237,16 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
         registers,
       });
       this.redisUp.set(0);
+    }
+    if (database.isConfigured) {
+      new Gauge({
+        name: METRIC.mongodbUp,
+        help: '1 while the MongoDB connection is open (driver state, read at scrape time), else 0',
+        registers,
+        collect() {
+          this.set(database.isConnected ? 1 : 0);
+        },
+      });
     }
 
     // Known label values start at zero, so rate() and absent() behave from the first scrape.
