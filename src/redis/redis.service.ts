@@ -1,4 +1,3 @@
-// LEAD NOTE TO PARALLEL ENGINEERS: read docs/PARALLEL-WORK.md before changing anything (no npm install, commit only your own paths, no README edits). Delete this line when you edit this file.
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import Redis, { RedisOptions } from 'ioredis';
 import { AppConfig } from '../config/app-config';
