@@ -130,9 +130,16 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
       socket.disconnect(true);
       return;
     }
+    // Cleanup first: anything below may disconnect the socket at once (an expiry timer armed in the past),
+    // and a disconnect with no listener yet would leave this socket in the registry for good.
+    let expiry: ReturnType<RealtimeGateway['scheduleExpiry']> | null = null;
+    socket.once('disconnect', () => {
+      if (expiry !== null) clearTimeout(expiry.timer);
+      this.registry.remove(userId, socket.id);
+      this.publishConnectionCounts();
+    });
     void socket.join(userRoom(userId));
     const limiter = SocketRateLimiter.perSecond(this.rate, this.burst, performance.now());
-    const expiry = identity.expiresAt === null ? null : this.scheduleExpiry(socket, identity.expiresAt);
     socket.onAny((event: unknown, ...args: unknown[]) => {
       // Socket.IO appends the ack callback after whatever arguments the client sent.
       const n = args.length;
@@ -142,12 +149,8 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
       const data = dataArgs === 0 ? undefined : dataArgs === 1 ? args[0] : EXTRA_ARGUMENTS;
       this.handleEvent(socket, identity, limiter, event, data, ack);
     });
-    socket.once('disconnect', () => {
-      if (expiry !== null) clearTimeout(expiry.timer);
-      this.registry.remove(userId, socket.id);
-      this.publishConnectionCounts();
-    });
     this.publishConnectionCounts();
+    if (identity.expiresAt !== null) expiry = this.scheduleExpiry(socket, identity.expiresAt);
   }
 
   /** One client event: rate limit, dispatch, time, answer. Never throws into Socket.IO. */

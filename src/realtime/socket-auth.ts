@@ -43,7 +43,10 @@ export function verifyAccessToken(token: unknown, secret: string): SocketIdentit
   } else {
     return null;
   }
-  return { userId: sub, portfolios: allowed, expiresAt: typeof exp === 'number' ? exp * 1000 : null };
+  const expiresAt = typeof exp === 'number' ? exp * 1000 : null;
+  // jsonwebtoken compares whole seconds; a fractional `exp` (or the second boundary) can pass it already expired.
+  if (expiresAt !== null && expiresAt <= Date.now()) return null;
+  return { userId: sub, portfolios: allowed, expiresAt };
 }
 
 // eslint-disable-next-line no-control-regex
