@@ -18,6 +18,7 @@ interface SentryEvent {
   release?: string;
   transaction?: string;
   contexts?: Record<string, unknown>;
+  breadcrumbs?: { values?: Array<{ category?: string; data?: Record<string, unknown> }> } | Array<unknown>;
 }
 
 /** Stands in for Sentry's ingest: parses envelopes and keeps their error events. */
@@ -154,6 +155,7 @@ describe('Sentry error tracking (e2e, child process)', () => {
         SENTRY_DSN: ingest.dsn,
         SENTRY_TRACES_SAMPLE_RATE: '0',
         SERVICE_NAME: 'sentry-e2e',
+        SLACK_WEBHOOK: `http://127.0.0.1:${ingest.port}/services/T000/B000/SUPERSECRETTOKEN`,
       });
     });
     afterAll(async () => {
@@ -188,6 +190,31 @@ describe('Sentry error tracking (e2e, child process)', () => {
       });
       expect(event.environment).toBe('test');
       expect(event.release).toBe(VERSION);
+    });
+
+    it('never sends a webhook URL to Sentry: the breadcrumb of a webhook call is redacted', async () => {
+      ingest.events.length = 0;
+      const before = ingest.envelopes.length;
+      await request(probe.url).get('/probe/webhook-then-boom').expect(500);
+      await waitFor(() => ingest.events.length >= 1, 10_000, 'event at the ingest');
+      const sent = ingest.envelopes
+        .slice(before)
+        .filter((e) => e.includes('"type":"event"'))
+        .join('\n');
+      expect(sent).toContain('probe failure after a webhook call');
+      expect(sent).not.toContain('SUPERSECRETTOKEN');
+      expect(sent).not.toContain('/services/T000');
+      const crumbs = ingest.events[0].breadcrumbs;
+      const values = (Array.isArray(crumbs) ? crumbs : (crumbs?.values ?? [])) as Array<{
+        category?: string;
+        data?: Record<string, unknown>;
+      }>;
+      expect(values).toContainEqual(
+        expect.objectContaining({
+          category: 'http',
+          data: expect.objectContaining({ url: `http://127.0.0.1:${ingest.port}/[REDACTED]` }),
+        }),
+      );
     });
 
     it('an error thrown in a socket handler arrives once, with the event, user id and socket id', async () => {

@@ -30,7 +30,52 @@ export function loadProfilingIntegration(): { integration: Integration } | { err
   }
 }
 
+/** URLs that are secrets in themselves: their path is the credential. */
+function secretUrls(env: Env): string[] {
+  return [env.SLACK_WEBHOOK, env.DISCORD_WEBHOOK].filter((u): u is string => u !== undefined);
+}
+
+/** `https://hooks.slack.com/services/T/B/x` → `https://hooks.slack.com/[REDACTED]`. */
+function redactedForm(url: string): string {
+  try {
+    return `${new URL(url).origin}/[REDACTED]`;
+  } catch {
+    return '[REDACTED]';
+  }
+}
+
+/**
+ * Replaces every occurrence of a secret URL (and of its path alone, as spans record it) in strings anywhere in
+ * `value`. Sentry's http and fetch instrumentation records outgoing requests, webhook calls included, as
+ * breadcrumbs and spans with their full URL; without this the Slack/Discord webhook would be sent to Sentry.
+ */
+export function scrubSecrets<T>(value: T, secrets: string[], depth = 0): T {
+  if (secrets.length === 0 || depth > 12) return value;
+  if (typeof value === 'string') {
+    let out: string = value;
+    for (const secret of secrets) {
+      if (out.includes(secret)) out = out.split(secret).join(redactedForm(secret));
+      let path = '';
+      try {
+        path = new URL(secret).pathname;
+      } catch {
+        // not a URL: nothing more to look for
+      }
+      if (path.length > 1 && out.includes(path)) out = out.split(path).join('/[REDACTED]');
+    }
+    return out as T;
+  }
+  if (Array.isArray(value)) return value.map((v: unknown) => scrubSecrets(v, secrets, depth + 1)) as T;
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = scrubSecrets(v, secrets, depth + 1);
+    return out as T;
+  }
+  return value;
+}
+
 export function sentryOptions(env: Env, profiling: Integration | null): Sentry.NodeOptions {
+  const secrets = secretUrls(env);
   return {
     dsn: env.SENTRY_DSN,
     environment: env.NODE_ENV,
@@ -41,6 +86,9 @@ export function sentryOptions(env: Env, profiling: Integration | null): Sentry.N
       ? { profileSessionSampleRate: env.SENTRY_PROFILES_SAMPLE_RATE, profileLifecycle: 'trace' as const }
       : {}),
     sendDefaultPii: false,
+    beforeBreadcrumb: (breadcrumb) => scrubSecrets(breadcrumb, secrets),
+    beforeSend: (event) => scrubSecrets(event, secrets),
+    beforeSendTransaction: (event) => scrubSecrets(event, secrets),
     integrations: (defaults) => [
       ...defaults.filter((i) => !PROCESS_HANDLER_INTEGRATIONS.has(i.name)),
       ...(profiling !== null ? [profiling] : []),

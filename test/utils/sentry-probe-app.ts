@@ -9,6 +9,7 @@ import { AppModule } from '../../src/app.module';
 import { APP_OPTIONS, configureApp } from '../../src/app.setup';
 import { installProcessGuards } from '../../src/lifecycle/process-guards';
 import { MetricsService } from '../../src/metrics/metrics.service';
+import { postJson } from '../../src/alerts/notifiers/webhook-client';
 
 @Controller('probe')
 class ProbeController {
@@ -20,6 +21,14 @@ class ProbeController {
   @Get('bad')
   bad(): never {
     throw new BadRequestException('probe bad input');
+  }
+
+  /** Calls the Slack webhook the way the notifier does, then fails: the error event carries the call's breadcrumb. */
+  @Get('webhook-then-boom')
+  async webhookThenBoom(): Promise<never> {
+    const url = process.env.SLACK_WEBHOOK ?? '';
+    await postJson(url, { text: 'probe' }, AbortSignal.timeout(2000), performance.now() + 2000);
+    throw new Error('probe failure after a webhook call');
   }
 
   @Get('reject')
