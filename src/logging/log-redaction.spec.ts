@@ -1,4 +1,4 @@
-import { redactUrl } from './log-redaction';
+import { censorSecrets, redactUrl } from './log-redaction';
 import { flattenError } from './logger.options';
 import { isWellFormedRequestId } from './request-id';
 
@@ -36,5 +36,36 @@ describe('isWellFormedRequestId', () => {
     ['id with spaces', false],
   ])('%j → %s', (id, ok) => {
     expect(isWellFormedRequestId(id)).toBe(ok);
+  });
+});
+
+describe('censorSecrets', () => {
+  it('censors secret-named fields at any depth and credentials inside URLs', () => {
+    const out = censorSecrets({
+      message: 'x',
+      slackWebhook: 'https://hooks.slack.com/services/T/B/secret',
+      apiKey: 'k-123',
+      nested: {
+        redisUrl: 'redis://:hunter2@cache:6379',
+        list: [{ accessToken: 'abc' }, 'mongodb://u:p@db/x'],
+      },
+      count: 3,
+      empty: null,
+    });
+    expect(out).toEqual({
+      message: 'x',
+      slackWebhook: '[REDACTED]',
+      apiKey: '[REDACTED]',
+      nested: { redisUrl: 'redis://[REDACTED]@cache:6379', list: [{ accessToken: '[REDACTED]' }, 'mongodb://[REDACTED]@db/x'] },
+      count: 3,
+      empty: null,
+    });
+  });
+
+  it('strips URL credentials even under innocent names, and leaves class instances alone', () => {
+    const err = new Error('e');
+    const out = censorSecrets({ target: 'redis://default:pw@h:1', err });
+    expect(out.target).toBe('redis://[REDACTED]@h:1');
+    expect(out.err).toBe(err);
   });
 });

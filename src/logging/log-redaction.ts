@@ -60,3 +60,28 @@ function decodeSafe(s: string): string {
     return s;
   }
 }
+
+const URL_CREDENTIALS = /^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i;
+
+/**
+ * Censors, in a log line's own fields, every value whose key looks like a secret (SECRET_KEY_PATTERN) and the
+ * credentials of any URL (`redis://:pw@host` → `redis://[REDACTED]@host`), at any depth of plain objects and
+ * arrays. Class instances (requests, errors) are left to their serializers and the fixed redaction paths.
+ */
+export function censorSecrets(obj: Record<string, unknown>): Record<string, unknown> {
+  return censorValue(obj, 0) as Record<string, unknown>;
+}
+
+function censorValue(value: unknown, depth: number): unknown {
+  if (typeof value === 'string')
+    return URL_CREDENTIALS.test(value) ? value.replace(URL_CREDENTIALS, `$1${REDACTED}@`) : value;
+  if (depth > 6 || typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map((v) => censorValue(v, depth + 1));
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    out[key] =
+      SECRET_KEY_PATTERN.test(key) && v !== undefined && v !== null ? REDACTED : censorValue(v, depth + 1);
+  }
+  return out;
+}

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Params } from 'nestjs-pino';
 import type { LoggerOptions } from 'pino';
 import type { Env } from '../config/env.schema';
-import { REDACTED, REDACT_PATHS, redactUrl } from './log-redaction';
+import { censorSecrets, REDACTED, REDACT_PATHS, redactUrl } from './log-redaction';
 import { assignRequestId } from './request-id';
 
 /** Health probes come every few seconds from platforms and load balancers; at info they would drown the logs. */
@@ -31,14 +31,18 @@ export function flattenError(obj: Record<string, unknown>): Record<string, unkno
 /** Base pino options shared by the HTTP logger and anything that logs before Nest is up. */
 export function basePinoOptions(env: Pick<Env, 'LOG_LEVEL' | 'SERVICE_NAME' | 'NODE_ENV'>): LoggerOptions {
   return {
-    level: env.NODE_ENV === 'production' && env.LOG_LEVEL === 'debug' ? 'info' : env.LOG_LEVEL,
+    // Production never logs below info: debug and trace lines carry detail meant for development.
+    level:
+      env.NODE_ENV === 'production' && (env.LOG_LEVEL === 'debug' || env.LOG_LEVEL === 'trace')
+        ? 'info'
+        : env.LOG_LEVEL,
     messageKey: 'message',
     errorKey: 'err',
     base: { service: env.SERVICE_NAME, pid: process.pid },
     timestamp: () => `,"timestamp":"${new Date().toISOString()}"`,
     formatters: {
       level: (label) => ({ level: label }),
-      log: flattenError,
+      log: (obj) => censorSecrets(flattenError(obj)),
     },
     redact: { paths: REDACT_PATHS, censor: REDACTED },
   };
