@@ -163,6 +163,18 @@ describe('Several replicas on one Redis (e2e)', () => {
     }
   });
 
+  it('a service of another SERVICE_NAME on the same Redis stays out of this cluster view', async () => {
+    const other = await createTestApp({ ...env('other-service-a'), SERVICE_NAME: 'other-service' });
+    try {
+      await waitFor(async () => (await clusterIds(other)).length === 1, 3000);
+      await new Promise((r) => setTimeout(r, HEARTBEAT_MS * 2));
+      expect(await clusterIds(other)).toEqual(['other-service-a']);
+      expect(await clusterIds(a)).toEqual(['replica-a', 'replica-b']);
+    } finally {
+      await other.close();
+    }
+  });
+
   describe('with a third replica as a real process', () => {
     let c: Replica | null = null;
     afterEach(async () => {

@@ -5,9 +5,12 @@ import { InstanceInfo } from '../lifecycle/instance-info';
 import { RealtimeGateway } from '../realtime/realtime.gateway';
 import { RedisService } from '../redis/redis.service';
 
-/** The set of instance ids, and one key per instance holding its heartbeat (expires after three missed beats). */
-export const CLUSTER_MEMBERS_KEY = 'cluster:instances';
-export const CLUSTER_INSTANCE_KEY_PREFIX = 'cluster:instance:';
+/**
+ * The set of instance ids, and one key per instance holding its heartbeat (expires after three missed beats),
+ * both under SERVICE_NAME so two services or environments sharing one Redis never see each other's replicas.
+ */
+export const clusterMembersKey = (service: string): string => `${service}:cluster:instances`;
+export const clusterInstanceKeyPrefix = (service: string): string => `${service}:cluster:instance:`;
 const HEARTBEATS_PER_TTL = 3;
 const REDIS_TIMEOUT_MS = 2000;
 
@@ -44,6 +47,8 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
   private inFlight = false;
   private readonly intervalMs: number;
   private readonly key: string;
+  private readonly membersKey: string;
+  private readonly instanceKeyPrefix: string;
 
   constructor(
     config: AppConfig,
@@ -52,7 +57,9 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
     private readonly gateway: RealtimeGateway,
   ) {
     this.intervalMs = config.env.CLUSTER_HEARTBEAT_MS;
-    this.key = CLUSTER_INSTANCE_KEY_PREFIX + instance.id;
+    this.membersKey = clusterMembersKey(config.env.SERVICE_NAME);
+    this.instanceKeyPrefix = clusterInstanceKeyPrefix(config.env.SERVICE_NAME);
+    this.key = this.instanceKeyPrefix + instance.id;
   }
 
   onApplicationBootstrap(): void {
@@ -70,7 +77,7 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
     // Leave the view at once rather than after the TTL; best effort.
     try {
       await withTimeout(
-        client.multi().del(this.key).srem(CLUSTER_MEMBERS_KEY, this.instance.id).exec(),
+        client.multi().del(this.key).srem(this.membersKey, this.instance.id).exec(),
         1000,
         'timed out',
       );
@@ -102,7 +109,7 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
         client
           .multi()
           .set(this.key, JSON.stringify(this.self()), 'PX', this.intervalMs * HEARTBEATS_PER_TTL)
-          .sadd(CLUSTER_MEMBERS_KEY, this.instance.id)
+          .sadd(this.membersKey, this.instance.id)
           .exec(),
         REDIS_TIMEOUT_MS,
         `Redis did not answer within ${REDIS_TIMEOUT_MS}ms`,
@@ -142,9 +149,9 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
     const client = this.redis.client;
     if (client === null) return [];
     const read = async () => {
-      const ids = await client.smembers(CLUSTER_MEMBERS_KEY);
+      const ids = await client.smembers(this.membersKey);
       if (ids.length === 0) return [];
-      const values = await client.mget(ids.map((id) => CLUSTER_INSTANCE_KEY_PREFIX + id));
+      const values = await client.mget(ids.map((id) => this.instanceKeyPrefix + id));
       const live: InstanceHeartbeat[] = [];
       const gone: string[] = [];
       values.forEach((v, i) => {
@@ -153,7 +160,7 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
         else live.push(parsed);
       });
       // Members whose heartbeat expired are dead instances: forget them (best effort).
-      if (gone.length > 0) client.srem(CLUSTER_MEMBERS_KEY, ...gone).catch(() => undefined);
+      if (gone.length > 0) client.srem(this.membersKey, ...gone).catch(() => undefined);
       return live;
     };
     return withTimeout(read(), REDIS_TIMEOUT_MS, `Redis did not answer within ${REDIS_TIMEOUT_MS}ms`);
