@@ -5,7 +5,7 @@ import { onProcessError } from '../lifecycle/process-guards';
 import { sentryActive } from './sentry';
 
 /**
- * CONTRACT: the one place unexpected errors are reported to error tracking. HTTP filters and the gateway's
+ * The one place unexpected errors are reported to error tracking. HTTP filters and the gateway's
  * exception filter call it for unexpected errors only; expected ones (4xx HttpException, WsException,
  * validation failures) are dropped here too, as a second line. A no-op when SENTRY_DSN is unset.
  */

@@ -1,5 +1,6 @@
 /**
- * CONTRACT (history work implements the stores; alerts and metrics work write and read through these).
+ * The history stores: the snapshot job and the alerts module write through these, /metrics/history and
+ * /alerts read.
  * Two implementations are chosen at start-up: in memory (default, bounded) and MongoDB when MONGODB_URI is set.
  */
 

@@ -7,7 +7,6 @@ import { Injectable } from '@nestjs/common';
 @Injectable()
 export class ShutdownState {
   private drainingSince: number | null = null;
-  private readonly listeners: Array<() => void> = [];
 
   get isDraining(): boolean {
     return this.drainingSince !== null;
@@ -16,10 +15,5 @@ export class ShutdownState {
   beginDrain(): void {
     if (this.drainingSince !== null) return;
     this.drainingSince = Date.now();
-    for (const listener of this.listeners) listener();
-  }
-
-  onDrain(listener: () => void): void {
-    this.listeners.push(listener);
   }
 }

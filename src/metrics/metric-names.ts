@@ -28,7 +28,7 @@ export const UNKNOWN_LABEL = 'unknown';
 /** The `route` label of a request that matched no route (404s for random URLs share it). */
 export const UNMATCHED_ROUTE = 'unmatched';
 
-/** Client → server and server → client events of the gateway (issue 3); anything else is counted as `unknown`. */
+/** Client → server and server → client events of the gateway; anything else is counted as `unknown`. */
 export const WS_EVENT_LABELS: readonly string[] = [
   ...Object.values(CLIENT_EVENTS),
   ...Object.values(SERVER_EVENTS),

@@ -104,6 +104,20 @@ export class RedisService implements OnApplicationShutdown {
     return out;
   }
 
+  /**
+   * PING (latency), then one INFO section, both inside one `budgetMs`: what the health check and the metrics
+   * sampler each need from a round trip.
+   */
+  async pingAndInfo(
+    section: string,
+    budgetMs: number,
+  ): Promise<RedisPing & { info: Record<string, string> }> {
+    const started = performance.now();
+    const { latencyMs } = await this.ping(budgetMs);
+    const remaining = Math.max(1, budgetMs - (performance.now() - started));
+    return { latencyMs, info: await this.info(section, remaining) };
+  }
+
   private requireClient(): Redis {
     if (this.client === null) throw new Error('Redis not configured');
     return this.client;

@@ -19,11 +19,10 @@ export class RedisHealthIndicator {
 
   /** PING (latency) then INFO clients (connected_clients), both inside one HEALTH_CHECK_TIMEOUT_MS budget. */
   async measure(): Promise<RedisHealth> {
-    const budget = this.config.env.HEALTH_CHECK_TIMEOUT_MS;
-    const started = performance.now();
-    const { latencyMs } = await this.redis.ping(budget);
-    const remaining = Math.max(1, budget - (performance.now() - started));
-    const info = await this.redis.info('clients', remaining);
+    const { latencyMs, info } = await this.redis.pingAndInfo(
+      'clients',
+      this.config.env.HEALTH_CHECK_TIMEOUT_MS,
+    );
     return { latencyMs, connections: Number(info.connected_clients ?? 0) };
   }
 
