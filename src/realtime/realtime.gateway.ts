@@ -113,7 +113,7 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
   private authenticate(socket: Socket): Error | undefined {
     if (this.shutdown.isDraining) return new Error(CONNECT_ERRORS.SHUTTING_DOWN);
     const auth = socket.handshake.auth as { token?: unknown } | undefined;
-    const identity = verifyAccessToken(auth?.token, this.config.jwtSecret);
+    const identity = verifyAccessToken(auth?.token, this.config.jwtKey);
     if (identity === null) return new Error(CONNECT_ERRORS.UNAUTHORIZED);
     if (this.registry.countFor(identity.userId) >= this.maxPerUser)
       return new Error(CONNECT_ERRORS.TOO_MANY_CONNECTIONS);
