@@ -111,6 +111,10 @@ const rawSchema = z.object({
   RAILWAY_REPLICA_ID: optionalString(),
 
   // Metrics
+  METRICS_ENABLED: z
+    .enum(['true', 'false', '1', '0'], { errorMap: () => ({ message: 'must be true or false' }) })
+    .default('true')
+    .transform((v) => v === 'true' || v === '1'),
   METRICS_TOKEN: optionalString(),
   HTTP_SLOW_REQUEST_MS: int(1000, 1, 3_600_000),
 

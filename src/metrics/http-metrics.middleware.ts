@@ -28,6 +28,7 @@ export class HttpMetricsMiddleware implements NestMiddleware {
   }
 
   use(req: Request, res: Response, next: NextFunction): void {
+    if (!this.metrics.enabled) return next();
     const started = performance.now();
     // Nest mounts middleware as a catch-all route, so req.route is already set here: that one is not a match.
     const ownRoute: unknown = req.route;

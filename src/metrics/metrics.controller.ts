@@ -1,7 +1,7 @@
 import { Controller, Get, HttpStatus, Req, Res, UseGuards } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { MetricsAuthGuard } from './metrics-auth.guard';
-import { GATEWAY_NOT_READY, MetricsService } from './metrics.service';
+import { GATEWAY_NOT_READY, METRICS_DISABLED, MetricsService } from './metrics.service';
 
 /** What a Prometheus scrape asks for (2.42: `application/openmetrics-text;…,text/plain;version=0.0.4;q=0.5,*\/*;q=0.1`). */
 const EXPOSITION_TYPES = ['text/plain', 'application/openmetrics-text'];
@@ -19,6 +19,7 @@ export class MetricsController {
   @Get()
   async metricsEndpoint(@Req() req: Request, @Res() res: Response): Promise<void> {
     res.setHeader('Vary', 'Accept');
+    if (!this.metrics.enabled) return this.sendDisabled(res);
     if (prefersExposition(req)) return this.sendExposition(res);
     res.setHeader('Cache-Control', 'no-store');
     if (!this.metrics.isRealtimeReady) {
@@ -30,7 +31,12 @@ export class MetricsController {
 
   @Get('prometheus')
   prometheus(@Res() res: Response): Promise<void> {
+    if (!this.metrics.enabled) return Promise.resolve(this.sendDisabled(res));
     return this.sendExposition(res);
+  }
+
+  private sendDisabled(res: Response): void {
+    res.status(HttpStatus.SERVICE_UNAVAILABLE).json({ error: METRICS_DISABLED });
   }
 
   private async sendExposition(res: Response): Promise<void> {

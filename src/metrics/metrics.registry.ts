@@ -1,4 +1,5 @@
 import { Provider } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 
 /**
@@ -9,14 +10,15 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
  */
 export const METRICS_REGISTRY = Symbol('METRICS_REGISTRY');
 
-export function createMetricsRegistry(): Registry {
+export function createMetricsRegistry(collectDefaults = true): Registry {
   const registry = new Registry();
   // Process CPU and memory, event-loop lag, GC, handles, heap spaces: the standard Node dashboards use these names.
-  collectDefaultMetrics({ register: registry });
+  if (collectDefaults) collectDefaultMetrics({ register: registry });
   return registry;
 }
 
 export const metricsRegistryProvider: Provider = {
   provide: METRICS_REGISTRY,
-  useFactory: createMetricsRegistry,
+  useFactory: (config: AppConfig) => createMetricsRegistry(config.env.METRICS_ENABLED),
+  inject: [AppConfig],
 };

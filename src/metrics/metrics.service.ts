@@ -82,6 +82,7 @@ export type WsOutcome = 'ok' | (string & Record<never, never>);
 
 /** The 503 body of JSON /metrics until the gateway is up. */
 export const GATEWAY_NOT_READY = 'WebSocket server not initialized';
+export const METRICS_DISABLED = 'Metrics are disabled (METRICS_ENABLED=false)';
 
 /** How often Redis is sampled for redis_up / redis_latency_seconds and the JSON `redis` block. */
 export const REDIS_SAMPLE_INTERVAL_MS = 5000;
@@ -258,7 +259,13 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     this.system = new SystemSampler(clock);
   }
 
+  /** False with METRICS_ENABLED=false: nothing is recorded or sampled, /metrics* answer 503. */
+  get enabled(): boolean {
+    return this.config.env.METRICS_ENABLED;
+  }
+
   onModuleInit(): void {
+    if (!this.enabled) return;
     this.system.start();
     if (this.redis.isConfigured) {
       this.redisTimer = setInterval(() => void this.sampleRedis(), REDIS_SAMPLE_INTERVAL_MS);
@@ -275,6 +282,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
 
   /** One gateway event handled: its name (already bounded to known events or 'unknown'), duration, outcome. */
   recordWsEvent(event: string, durationMs: number, outcome: WsOutcome = WS_OUTCOME_OK): void {
+    if (!this.enabled) return;
     const series = this.wsEventSeries(event);
     series.received.inc();
     series.duration.observe(Math.max(0, durationMs) / 1000);
@@ -288,7 +296,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
 
   /** Server → client emits: `count` sockets reached (or 1 per room emit when unknown). */
   recordWsSent(event: string, count = 1): void {
-    if (!(count > 0)) return;
+    if (!(count > 0) || !this.enabled) return;
     let child = this.wsSentSeries.get(event);
     if (child === undefined) {
       child = this.wsEventsSent.labels(boundLabel(event, WS_EVENT_LABELS));
@@ -298,11 +306,13 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   }
 
   recordSubscription(action: 'subscribe' | 'unsubscribe'): void {
+    if (!this.enabled) return;
     this.subscriptionEvents.labels(boundLabel(action, SUBSCRIPTION_ACTIONS)).inc();
     this.subscriptionCount++;
   }
 
   recordPublished(event: 'portfolio:update' | 'trade:executed'): void {
+    if (!this.enabled) return;
     if (event === SERVER_EVENTS.TRADE_EXECUTED) {
       this.tradesPublished.inc();
       this.tradeCount++;
@@ -313,6 +323,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
 
   /** One HTTP request; `route` is the route pattern, never the raw URL. */
   recordHttp(method: string, route: string, statusCode: number, durationMs: number): void {
+    if (!this.enabled) return;
     const m = method.toUpperCase();
     const labels = {
       method: HTTP_METHODS.includes(m) ? m : OTHER_HTTP_METHOD,
@@ -352,6 +363,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
    * ('WebSocket server not initialized') until the gateway has registered itself.
    */
   snapshot(): Promise<MetricsSnapshot> {
+    if (!this.enabled) return Promise.reject(new ServiceUnavailableException(METRICS_DISABLED));
     if (!this.isRealtimeReady) return Promise.reject(new ServiceUnavailableException(GATEWAY_NOT_READY));
     return Promise.resolve(this.currentSnapshot());
   }

@@ -24,6 +24,7 @@ export class WsLatencyInterceptor implements NestInterceptor {
   }
 
   record(event: string, userId: string | undefined, durationMs: number, outcome: string): void {
+    if (!this.metrics.enabled) return;
     this.metrics.recordWsEvent(event, durationMs, outcome);
     if (durationMs > this.slowMs) {
       this.logger.warn({
