@@ -26,6 +26,7 @@ import {
   WS_EVENT_LABELS,
   WS_OUTCOME_OK,
 } from './metric-names';
+import { HotCounter, HotCounterSeries, HotHistogram, HotHistogramSeries } from './hot-metrics';
 import { METRICS_REGISTRY } from './metrics.registry';
 import { MonotonicClock, SlidingWindow } from './sliding-window';
 import { SystemSampler } from './system-sampler';
@@ -97,8 +98,8 @@ const round = (n: number, digits: number): number => {
 const megabytes = (bytes: number): string => `${round(bytes / 1024 / 1024, 2)} MB`;
 
 interface WsEventSeries {
-  received: Counter.Internal;
-  duration: Histogram.Internal<'event'>;
+  received: HotCounterSeries;
+  duration: HotHistogramSeries;
 }
 
 @Injectable()
@@ -107,13 +108,13 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
 
   private readonly wsConnections: Gauge<string>;
   private readonly wsUniqueUsers: Gauge<string>;
-  private readonly wsEventsReceived: Counter<'event'>;
+  private readonly wsEventsReceived: HotCounter;
   private readonly wsEventsSent: Counter<'event'>;
   private readonly wsEventErrors: Counter<'event' | 'code'>;
-  private readonly wsEventDuration: Histogram<'event'>;
+  private readonly wsEventDuration: HotHistogram;
   private readonly httpRequests: Counter<'method' | 'route' | 'status_code'>;
   private readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
-  private readonly subscriptionEvents: Counter<'action'>;
+  private readonly subscriptionEvents: HotCounter;
   private readonly tradesPublished: Counter<string>;
   private readonly portfolioUpdatesPublished: Counter<string>;
   private readonly internalErrors: Counter<'kind'>;
@@ -161,12 +162,12 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       help: 'Distinct users with at least one open connection on this instance',
       registers,
     });
-    this.wsEventsReceived = new Counter({
-      name: METRIC.wsEventsReceived,
-      help: 'Client to server events handled, by event name (unknown names share one label)',
-      labelNames: ['event'],
-      registers,
-    });
+    this.wsEventsReceived = new HotCounter(
+      METRIC.wsEventsReceived,
+      'Client to server events handled, by event name (unknown names share one label)',
+      'event',
+      registry,
+    );
     this.wsEventsSent = new Counter({
       name: METRIC.wsEventsSent,
       help: 'Server to client event deliveries, by event name',
@@ -179,13 +180,13 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       labelNames: ['event', 'code'],
       registers,
     });
-    this.wsEventDuration = new Histogram({
-      name: METRIC.wsEventDuration,
-      help: 'Time spent handling a client to server event, in seconds',
-      labelNames: ['event'],
-      buckets: [...WS_DURATION_BUCKETS],
-      registers,
-    });
+    this.wsEventDuration = new HotHistogram(
+      METRIC.wsEventDuration,
+      'Time spent handling a client to server event, in seconds',
+      'event',
+      WS_DURATION_BUCKETS,
+      registry,
+    );
     this.httpRequests = new Counter({
       name: METRIC.httpRequests,
       help: 'HTTP requests answered, by method, route pattern and status code',
@@ -199,12 +200,12 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       buckets: [...HTTP_DURATION_BUCKETS],
       registers,
     });
-    this.subscriptionEvents = new Counter({
-      name: METRIC.subscriptionEvents,
-      help: 'Portfolio subscription changes, by action',
-      labelNames: ['action'],
-      registers,
-    });
+    this.subscriptionEvents = new HotCounter(
+      METRIC.subscriptionEvents,
+      'Portfolio subscription changes, by action',
+      'action',
+      registry,
+    );
     this.tradesPublished = new Counter({
       name: METRIC.tradesPublished,
       help: 'trade:executed events published',
@@ -247,10 +248,10 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
 
     // Known label values start at zero, so rate() and absent() behave from the first scrape.
     for (const event of WS_EVENT_LABELS) {
-      this.wsEventsReceived.labels(event).inc(0);
+      this.wsEventSeries(event);
       this.wsEventsSent.labels(event).inc(0);
     }
-    for (const action of SUBSCRIPTION_ACTIONS) this.subscriptionEvents.labels(action).inc(0);
+    for (const action of SUBSCRIPTION_ACTIONS) this.subscriptionEvents.series(action);
     this.wsConnections.set(0);
     this.wsUniqueUsers.set(0);
 
@@ -307,7 +308,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
 
   recordSubscription(action: 'subscribe' | 'unsubscribe'): void {
     if (!this.enabled) return;
-    this.subscriptionEvents.labels(boundLabel(action, SUBSCRIPTION_ACTIONS)).inc();
+    this.subscriptionEvents.series(boundLabel(action, SUBSCRIPTION_ACTIONS)).inc();
     this.subscriptionCount++;
   }
 
@@ -481,8 +482,8 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     if (series === undefined) {
       const label = boundLabel(event, WS_EVENT_LABELS);
       series = this.wsSeries.get(label) ?? {
-        received: this.wsEventsReceived.labels(label),
-        duration: this.wsEventDuration.labels(label),
+        received: this.wsEventsReceived.series(label),
+        duration: this.wsEventDuration.series(label),
       };
       // Cache only known names: an unknown one is looked up again, which keeps the cache bounded too.
       if (label === event) this.wsSeries.set(event, series);
