@@ -37,7 +37,7 @@ const CFG = {
   ackRounds: 2,
   warmupSeconds: 1,
   monitoringSeconds: QUICK ? 2 : 3,
-  monitoringRounds: QUICK ? 2 : 3,
+  monitoringRounds: 2,
   idleConnections: QUICK ? 2000 : 10_000,
   idleHoldSeconds: QUICK ? 5 : 30,
   idleWorkers: 4,
@@ -45,6 +45,8 @@ const CFG = {
   fanoutStepMs: 1000,
   fanoutGraceMs: 500,
   fanoutLatencyMs: 2000,
+  /** Geometric bisections between the last passing and first failing rate (each costs one step per server). */
+  fanoutBisections: 2,
   underLoadSeconds: QUICK ? 3 : 6,
   underLoadHttpRate: 100,
   connects: QUICK ? 500 : 2000,
@@ -364,7 +366,7 @@ async function fanoutStep(
 
 /**
  * Steps the publish rate up until fewer than 99 % of the deliveries arrive within the grace period: doubling from
- * `startRate` (halving first if that already fails), then three geometric bisections between the last rate that
+ * `startRate` (halving first if that already fails), then CFG.fanoutBisections geometric bisections between the last rate that
  * passed and the first that failed. Returns the highest passing rate in events/s.
  */
 async function fanoutLadder(
@@ -403,7 +405,7 @@ async function fanoutLadder(
     else fail = rate;
   }
   if (pass > 0 && fail !== Infinity) {
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < CFG.fanoutBisections; i++) {
       const mid = Math.sqrt(pass * fail);
       if (await tryRate(mid)) pass = mid;
       else fail = mid;

@@ -140,3 +140,31 @@ describe('Logging inside handlers (e2e)', () => {
     }
   });
 });
+
+describe('Deliberate 503s in the request log (e2e)', () => {
+  const logs = new LogCapture();
+  let t: TestApp;
+  beforeAll(async () => {
+    logs.start();
+    t = await createTestApp({ LOG_LEVEL: 'info' });
+  });
+  afterAll(async () => {
+    await t.close();
+    logs.stop();
+  });
+
+  it('are logged at warn, without an invented error or stack', async () => {
+    await request(t.url)
+      .post('/events')
+      .set('x-request-id', 'disabled-publish-1')
+      .send({ event: 'trade:executed', userId: 'u', data: {} })
+      .expect(503);
+    await new Promise((r) => setTimeout(r, 50));
+    const line = logs.lines.find(
+      (l) => l.requestId === 'disabled-publish-1' && l.message === 'POST /events 503',
+    );
+    expect(line).toMatchObject({ level: 'warn', res: { statusCode: 503 } });
+    expect(line).not.toHaveProperty('stack');
+    expect(line).not.toHaveProperty('error');
+  });
+});

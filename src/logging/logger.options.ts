@@ -73,6 +73,13 @@ export function loggerParams(env: Env): Params {
       },
       customSuccessMessage: (req, res) => `${req.method} ${redactUrl(req.url ?? '')} ${res.statusCode}`,
       customErrorMessage: (req, res) => `${req.method} ${redactUrl(req.url ?? '')} ${res.statusCode}`,
+      // For a 5xx without an error, pino-http invents one ("failed with status code 503") with a stack that only
+      // points into pino-http: noise on every deliberate 503. Real errors keep their error and stack.
+      customErrorObject: (_req, res, err, value: Record<string, unknown>) => {
+        if (err.message !== `failed with status code ${res.statusCode}`) return value;
+        const { err: _invented, ...rest } = value;
+        return rest;
+      },
       serializers: {
         req: (req: { method?: string; url?: string; remoteAddress?: string }) => ({
           method: req.method,

@@ -21,7 +21,7 @@ describe(WsLatencyInterceptor.name, () => {
 
   beforeEach(() => {
     // Only the one call the interceptor makes; the metrics module owns the rest.
-    metrics = { recordWsEvent: jest.fn() } as unknown as MetricsService;
+    metrics = { enabled: true, recordWsEvent: jest.fn() } as unknown as MetricsService;
     interceptor = new WsLatencyInterceptor(config, metrics);
     warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
   });
