@@ -46,8 +46,8 @@ const CFG = {
   fanoutGraceMs: 500,
   fanoutLatencyMs: 2000,
   /** Geometric bisections between the last passing and first failing rate (each costs one step per server). */
-  fanoutBisections: 2,
-  underLoadSeconds: QUICK ? 3 : 6,
+  fanoutBisections: 1,
+  underLoadSeconds: QUICK ? 3 : 4,
   underLoadHttpRate: 100,
   connects: QUICK ? 500 : 2000,
   connectConcurrency: 100,
