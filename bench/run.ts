@@ -922,9 +922,12 @@ async function main(): Promise<void> {
   const watchdog = setTimeout(() => {
     aborted = true;
     log(`deadline of ${CFG.deadlineSeconds} s passed: stopping and reporting what was measured`);
+    // The deadline can fall in the final teardown, after every scenario has reported: then nothing is missing.
+    const reported = new Set(rows.map((r) => r.scenario));
+    const missing = ['1', '2', '3', '4', '5', '6'].filter((x) => want(x) && !reported.has(x));
     void cleanup().finally(() => {
-      report(info, true);
-      process.exit(3);
+      report(info, missing);
+      process.exit(missing.length > 0 ? 3 : 0);
     });
   }, CFG.deadlineSeconds * 1000);
   watchdog.unref();
@@ -964,7 +967,7 @@ async function main(): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------- output
 
-function report(info: Record<string, string | number>, incomplete = false): void {
+function report(info: Record<string, string | number>, missing: string[] = []): void {
   const fmt = (v: number | string | null) => (v === null ? '—' : String(v));
   const table = [
     ['#', 'metric', 'bare', 'ours', 'ratio', 'goal', 'result'],
@@ -983,9 +986,9 @@ function report(info: Record<string, string | number>, incomplete = false): void
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('-|-'));
   process.stdout.write(`\n${lines.join('\n')}\n`);
   for (const r of rows) if (r.note !== undefined) process.stdout.write(`note (${r.scenario}): ${r.note}\n`);
-  if (incomplete)
+  if (missing.length > 0)
     process.stdout.write(
-      `INCOMPLETE: the ${CFG.deadlineSeconds} s deadline passed; missing scenarios were not run\n`,
+      `INCOMPLETE: the ${CFG.deadlineSeconds} s deadline passed before scenario(s) ${missing.join(', ')} reported\n`,
     );
   const versionOf = (pkg: string) =>
     (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;
@@ -1000,7 +1003,8 @@ function report(info: Record<string, string | number>, incomplete = false): void
     date: new Date().toISOString(),
     command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}${ONLY.size > 0 ? `BENCH_ONLY=${[...ONLY].join(',')} ` : ''}${process.env.BENCH_DEADLINE_SECONDS !== undefined ? `BENCH_DEADLINE_SECONDS=${CFG.deadlineSeconds} ` : ''}npm run bench`,
     durationSeconds: round((Date.now() - started) / 1000, 1),
-    incomplete,
+    incomplete: missing.length > 0,
+    missingScenarios: missing,
     commit,
     machine: info,
     versions,
