@@ -56,7 +56,10 @@ describe('censorSecrets', () => {
       message: 'x',
       slackWebhook: '[REDACTED]',
       apiKey: '[REDACTED]',
-      nested: { redisUrl: 'redis://[REDACTED]@cache:6379', list: [{ accessToken: '[REDACTED]' }, 'mongodb://[REDACTED]@db/x'] },
+      nested: {
+        redisUrl: 'redis://[REDACTED]@cache:6379',
+        list: [{ accessToken: '[REDACTED]' }, 'mongodb://[REDACTED]@db/x'],
+      },
       count: 3,
       empty: null,
     });
