@@ -121,10 +121,9 @@ export class RedisIoAdapter extends IoAdapter implements SocketAdapterState {
    * it reconnects (to another replica). The HTTP server itself is closed by Nest afterwards.
    */
   override async close(nestServer: Parameters<IoAdapter['close']>[0]): Promise<void> {
-    const server = nestServer as unknown as Server;
-    server.engine?.close();
+    nestServer.engine?.close();
     try {
-      await server.of('/').adapter.close();
+      await nestServer.of('/').adapter.close();
     } catch (err) {
       this.logger.debug({ message: 'Socket.IO adapter close failed', error: errorMessage(err) });
     }
