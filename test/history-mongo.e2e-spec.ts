@@ -2,7 +2,7 @@ import request from 'supertest';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { bucketWidthMs } from '../src/history/downsample';
-import { alertTransition, snapshotRecord } from '../src/history/history.fixtures';
+import { alertTransition, metricsBody, snapshotRecord } from '../src/history/history.fixtures';
 import {
   ALERT_HISTORY_STORE,
   HISTORY_RANGES,
@@ -30,25 +30,17 @@ import { createTestApp, TestApp } from './utils/test-app';
 
 const BUFFER_FULL = 'History buffer full while MongoDB is unavailable: dropping the oldest records';
 
-function metricsBody(): MetricsSnapshot {
-  return {
-    websocket: {
-      totalConnections: 3,
-      uniqueUsers: 2,
-      redisEnabled: false,
-      eventsPerSecond: 1,
-      latency: { p50: 1, p95: 9, p99: 20 },
-    },
-    system: {
-      uptime: 1,
-      memory: { heapUsed: '', heapTotal: '', rss: '', external: '' },
-      cpu: 4,
-      eventLoopDelay: { p50: 1, p99: 5 },
-    },
-    http: { requestsPerSecond: 1, errorRate: 0, latency: { p50: 1, p95: 3, p99: 6 } },
-    business: { activeUsers: 0, subscriptionEvents: 0, trades: 0 },
-    timestamp: new Date().toISOString(),
-  };
+function body(): MetricsSnapshot {
+  return metricsBody({
+    connections: 3,
+    uniqueUsers: 2,
+    eventsPerSecond: 1,
+    wsLatencyP95: 9,
+    httpLatencyP95: 3,
+    httpErrorRate: 0,
+    cpu: 4,
+    eventLoopDelayP99: 5,
+  });
 }
 
 async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -118,9 +110,7 @@ describe('History with MongoDB away (e2e, real failures)', () => {
     });
 
     it('snapshots and alert transitions are buffered, never thrown; beyond the buffer the oldest go with ONE warning', async () => {
-      jest
-        .spyOn(t.app.get(MetricsService), 'snapshot')
-        .mockImplementation(() => Promise.resolve(metricsBody()));
+      jest.spyOn(t.app.get(MetricsService), 'snapshot').mockImplementation(() => Promise.resolve(body()));
       const metrics = t.app.get<MongoMetricsHistoryStore>(METRICS_HISTORY_STORE);
       const alerts = t.app.get<MongoAlertHistoryStore>(ALERT_HISTORY_STORE);
       const before = metrics.pendingWrites;

@@ -7,7 +7,7 @@ import {
   MetricsHistoryStore,
 } from '../src/history/history.types';
 import { MetricsSnapshotJob } from '../src/history/metrics-snapshot.job';
-import { alertTransition } from '../src/history/history.fixtures';
+import { alertTransition, metricsBody } from '../src/history/history.fixtures';
 import { InstanceInfo } from '../src/lifecycle/instance-info';
 import { MetricsService, MetricsSnapshot } from '../src/metrics/metrics.service';
 import { createTestApp, TestApp } from './utils/test-app';
@@ -16,25 +16,17 @@ const MINUTE = 60_000;
 const T0 = Date.UTC(2025, 0, 1, 0, 0, 0);
 
 /** A /metrics body whose figures follow `n`, so each stored snapshot can be recognised. */
-function metricsBody(n: number): MetricsSnapshot {
-  return {
-    websocket: {
-      totalConnections: n,
-      uniqueUsers: n * 2,
-      redisEnabled: false,
-      eventsPerSecond: n / 10,
-      latency: { p50: 1, p95: 100 + n, p99: 300 },
-    },
-    system: {
-      uptime: 1,
-      memory: { heapUsed: '1 MB', heapTotal: '2 MB', rss: '3 MB', external: '0 MB' },
-      cpu: 5,
-      eventLoopDelay: { p50: 1, p99: 12 },
-    },
-    http: { requestsPerSecond: 1, errorRate: 0.5, latency: { p50: 2, p95: 40, p99: 80 } },
-    business: { activeUsers: 0, subscriptionEvents: 0, trades: 0 },
-    timestamp: new Date().toISOString(),
-  };
+function bodyFor(n: number): MetricsSnapshot {
+  return metricsBody({
+    connections: n,
+    uniqueUsers: n * 2,
+    eventsPerSecond: n / 10,
+    wsLatencyP95: 100 + n,
+    httpLatencyP95: 40,
+    httpErrorRate: 0.5,
+    cpu: 5,
+    eventLoopDelayP99: 12,
+  });
 }
 
 /**
@@ -44,7 +36,7 @@ function metricsBody(n: number): MetricsSnapshot {
 function fakeSnapshots(t: TestApp, figure: () => number = () => Math.round((Date.now() - T0) / MINUTE)) {
   return jest
     .spyOn(t.app.get(MetricsService), 'snapshot')
-    .mockImplementation(() => Promise.resolve(metricsBody(figure())));
+    .mockImplementation(() => Promise.resolve(bodyFor(figure())));
 }
 
 describe('Metric history (e2e, in memory)', () => {

@@ -2,28 +2,21 @@ import { Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { InstanceInfo } from '../lifecycle/instance-info';
 import type { MetricsService, MetricsSnapshot } from '../metrics/metrics.service';
+import { metricsBody } from './history.fixtures';
 import { InMemoryMetricsHistoryStore } from './memory-history.store';
 import { MetricsSnapshotJob, toSnapshotRecord } from './metrics-snapshot.job';
 
 function body(connections: number): MetricsSnapshot {
-  return {
-    websocket: {
-      totalConnections: connections,
-      uniqueUsers: 4,
-      redisEnabled: false,
-      eventsPerSecond: 2.5,
-      latency: { p50: 1, p95: 33, p99: 50 },
-    },
-    system: {
-      uptime: 1,
-      memory: { heapUsed: '1 MB', heapTotal: '2 MB', rss: '3 MB', external: '0 MB' },
-      cpu: 12.5,
-      eventLoopDelay: { p50: 2, p99: 21 },
-    },
-    http: { requestsPerSecond: 3, errorRate: 1.5, latency: { p50: 4, p95: 44, p99: 90 } },
-    business: { activeUsers: 0, subscriptionEvents: 0, trades: 0 },
-    timestamp: new Date().toISOString(),
-  };
+  return metricsBody({
+    connections,
+    uniqueUsers: 4,
+    eventsPerSecond: 2.5,
+    wsLatencyP95: 33,
+    httpLatencyP95: 44,
+    httpErrorRate: 1.5,
+    cpu: 12.5,
+    eventLoopDelayP99: 21,
+  });
 }
 
 function setup(snapshot: () => Promise<MetricsSnapshot>, intervalMs = 1000) {
