@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { AppConfig } from '../../config/app-config';
 import type { AlertNotification } from '../alert.types';
-import { colorFor, Notifier } from './notifier';
-import { postJson } from './webhook-client';
+import { colorFor } from './notifier';
+import { WebhookNotifier } from './webhook-client';
 
 export interface DiscordPayload {
   embeds: Array<{ description: string; color: number; footer: { text: string }; timestamp: string }>;
@@ -10,14 +9,8 @@ export interface DiscordPayload {
 
 /** Discord webhook (DISCORD_WEBHOOK): one embed with the Slack colour as an integer and the same text. */
 @Injectable()
-export class DiscordNotifier implements Notifier {
+export class DiscordNotifier extends WebhookNotifier {
   readonly channel = 'discord' as const;
-
-  constructor(private readonly config: AppConfig) {}
-
-  get enabled(): boolean {
-    return this.config.env.DISCORD_WEBHOOK !== undefined;
-  }
 
   static payload(n: AlertNotification, serviceName: string): DiscordPayload {
     return {
@@ -32,10 +25,11 @@ export class DiscordNotifier implements Notifier {
     };
   }
 
-  async send(n: AlertNotification, signal: AbortSignal): Promise<void> {
-    const url = this.config.env.DISCORD_WEBHOOK;
-    if (url === undefined) return;
-    const deadline = performance.now() + this.config.env.ALERT_NOTIFY_TIMEOUT_MS;
-    await postJson(url, DiscordNotifier.payload(n, this.config.env.SERVICE_NAME), signal, deadline);
+  protected url(): string | undefined {
+    return this.config.env.DISCORD_WEBHOOK;
+  }
+
+  protected body(n: AlertNotification): DiscordPayload {
+    return DiscordNotifier.payload(n, this.config.env.SERVICE_NAME);
   }
 }

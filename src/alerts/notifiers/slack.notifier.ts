@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { AppConfig } from '../../config/app-config';
 import type { AlertNotification } from '../alert.types';
-import { colorFor, Notifier } from './notifier';
-import { postJson } from './webhook-client';
+import { colorFor } from './notifier';
+import { WebhookNotifier } from './webhook-client';
 
 export interface SlackPayload {
   attachments: Array<{ color: string; text: string; footer: string; ts: number }>;
@@ -10,14 +9,8 @@ export interface SlackPayload {
 
 /** Slack incoming webhook (SLACK_WEBHOOK), the seed's message shape. */
 @Injectable()
-export class SlackNotifier implements Notifier {
+export class SlackNotifier extends WebhookNotifier {
   readonly channel = 'slack' as const;
-
-  constructor(private readonly config: AppConfig) {}
-
-  get enabled(): boolean {
-    return this.config.env.SLACK_WEBHOOK !== undefined;
-  }
 
   static payload(n: AlertNotification, serviceName: string): SlackPayload {
     return {
@@ -27,10 +20,11 @@ export class SlackNotifier implements Notifier {
     };
   }
 
-  async send(n: AlertNotification, signal: AbortSignal): Promise<void> {
-    const url = this.config.env.SLACK_WEBHOOK;
-    if (url === undefined) return;
-    const deadline = performance.now() + this.config.env.ALERT_NOTIFY_TIMEOUT_MS;
-    await postJson(url, SlackNotifier.payload(n, this.config.env.SERVICE_NAME), signal, deadline);
+  protected url(): string | undefined {
+    return this.config.env.SLACK_WEBHOOK;
+  }
+
+  protected body(n: AlertNotification): SlackPayload {
+    return SlackNotifier.payload(n, this.config.env.SERVICE_NAME);
   }
 }

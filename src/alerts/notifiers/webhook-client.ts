@@ -1,5 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { NotifyError } from './notifier';
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../../config/app-config';
+import type { AlertNotification } from '../alert.types';
+import { NotificationChannel, Notifier, NotifyError } from './notifier';
 
 export interface WebhookRetryPolicy {
   /** Attempts in all, the first included. */
@@ -84,4 +87,32 @@ function networkCode(err: unknown): string {
   };
   const cause = typeof err === 'object' && err !== null ? (err as { cause?: unknown }).cause : undefined;
   return codeOf(cause) ?? codeOf(err) ?? (err instanceof Error ? err.name : 'unknown error');
+}
+
+/**
+ * A notifier that POSTs one JSON body to a webhook URL from the configuration (Slack, Discord): a no-op while
+ * the URL is unset, and every send bounded by ALERT_NOTIFY_TIMEOUT_MS, retries included. Injectable so its
+ * constructor's parameter types are recorded: subclasses without a constructor of their own inherit them.
+ */
+@Injectable()
+export abstract class WebhookNotifier implements Notifier {
+  abstract readonly channel: NotificationChannel;
+
+  constructor(protected readonly config: AppConfig) {}
+
+  /** The webhook URL (a secret), or undefined when the channel is not configured. */
+  protected abstract url(): string | undefined;
+
+  protected abstract body(n: AlertNotification): unknown;
+
+  get enabled(): boolean {
+    return this.url() !== undefined;
+  }
+
+  async send(n: AlertNotification, signal: AbortSignal): Promise<void> {
+    const url = this.url();
+    if (url === undefined) return;
+    const deadline = performance.now() + this.config.env.ALERT_NOTIFY_TIMEOUT_MS;
+    await postJson(url, this.body(n), signal, deadline);
+  }
 }
