@@ -3,6 +3,7 @@
  * are copied by a program rather than by hand. Usage: `node -r @swc-node/register bench/markdown.ts a.json [b.json]`.
  */
 import { readFileSync } from 'node:fs';
+import type { Row } from './lib/results';
 
 interface Results {
   date: string;
@@ -12,16 +13,7 @@ interface Results {
   commit: string;
   machine: Record<string, string | number>;
   versions: Record<string, string>;
-  rows: Array<{
-    scenario: string;
-    metric: string;
-    bare: number | string | null;
-    ours: number | string | null;
-    ratio: number | null;
-    goal: string;
-    met: boolean | null;
-    note?: string;
-  }>;
+  rows: Row[];
 }
 
 const cell = (v: number | string | null) => (v === null ? '—' : String(v).replace(/\|/g, '\\|'));
