@@ -132,6 +132,23 @@ describe('Fault: Redis under traffic (e2e)', () => {
     }
   }
 
+  /**
+   * Ends a fault case's traffic: every publish answered promptly, every local client got every one in order,
+   * and B's client is still connected.
+   */
+  async function finishTraffic(
+    traffic: PublishTraffic,
+    onA: Socket[],
+    onB: Socket,
+    received: Array<{ items: Array<{ data: { seq: number } }> }>,
+  ): Promise<void> {
+    const sent = await traffic.stop();
+    await waitFor(() => received.every((r) => r.items.length >= sent), 3000);
+    expectPromptPublishes(traffic);
+    expectNothingLost(onA, received, sent);
+    expect(onB.connected).toBe(true);
+  }
+
   beforeAll(async () => {
     logs.start();
     await redis.start();
@@ -185,13 +202,8 @@ describe('Fault: Redis under traffic (e2e)', () => {
     await expectRedisReportedUp(b);
     await expectCrossInstance(onB, 'killed', 8000);
     await sleep(200);
-    const sent = await traffic.stop();
-    await waitFor(() => received.every((r) => r.items.length >= sent), 3000);
-
-    expectPromptPublishes(traffic);
+    await finishTraffic(traffic, onA, onB, received);
     expect(traffic.outcomes.some((o) => o.degraded)).toBe(true);
-    expectNothingLost(onA, received, sent);
-    expect(onB.connected).toBe(true);
 
     const publishErrors = sampleValue(await exposition(a.url), 'internal_errors_total', {
       kind: 'redis_adapter_publish',
@@ -250,12 +262,7 @@ describe('Fault: Redis under traffic (e2e)', () => {
     }
     await expectRedisReportedUp(a);
     await expectCrossInstance(onB, 'frozen', 10_000);
-    const sent = await traffic.stop();
-    await waitFor(() => received.every((r) => r.items.length >= sent), 3000);
-
-    expectPromptPublishes(traffic);
-    expectNothingLost(onA, received, sent);
-    expect(onB.connected).toBe(true);
+    await finishTraffic(traffic, onA, onB, received);
   }, 45_000);
 
   it('restarted under traffic: no client notices, cross-instance delivery resumes', async () => {
@@ -267,11 +274,7 @@ describe('Fault: Redis under traffic (e2e)', () => {
     await expectRedisReportedUp(a);
     await expectRedisReportedUp(b);
     await expectCrossInstance(onB, 'restarted', 8000);
-    const sent = await traffic.stop();
-    await waitFor(() => received.every((r) => r.items.length >= sent), 3000);
-    expectPromptPublishes(traffic);
-    expectNothingLost(onA, received, sent);
-    expect(onB.connected).toBe(true);
+    await finishTraffic(traffic, onA, onB, received);
   }, 45_000);
 });
 
