@@ -92,7 +92,12 @@ export class SlowConsumerGuard {
     const drop = (reason: DisconnectReason): void => {
       if (dropped) return;
       dropped = true;
-      this.drop(socket, conn, reason, pending());
+      try {
+        this.drop(socket, conn, reason, pending());
+      } catch (err) {
+        // Runs inside a broadcast or a microtask: a failure here must not fail the publish or the process.
+        this.logger.error({ message: 'Could not disconnect a slow consumer', socketId: socket.id, err });
+      }
     };
 
     conn.on('packetCreate', (packet) => {
