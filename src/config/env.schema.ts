@@ -99,6 +99,8 @@ const rawSchema = z.object({
   WS_MAX_CONNECTIONS_PER_USER: int(10, 1, 100_000),
   WS_SLOW_EVENT_MS: int(500, 1, 3_600_000),
   WS_MAX_PAYLOAD_BYTES: int(65536, 1024, 100 * 1024 * 1024),
+  // At least about four maximum-size events (64 KB data plus envelope), so a burst of large ones never trips it.
+  WS_MAX_PENDING_BYTES: int(1_048_576, 262_144, 1024 * 1024 * 1024),
   WS_RATE_LIMIT: num(20, 0.1, 1_000_000),
   WS_RATE_BURST: int(40, 1, 1_000_000),
   WS_TRANSPORTS: csv('websocket,polling'),

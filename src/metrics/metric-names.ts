@@ -11,6 +11,7 @@ export const METRIC = {
   wsEventsSent: 'ws_events_sent_total',
   wsEventErrors: 'ws_event_errors_total',
   wsEventDuration: 'ws_event_duration_seconds',
+  wsDisconnects: 'ws_disconnects_total',
   httpRequests: 'http_requests_total',
   httpRequestDuration: 'http_request_duration_seconds',
   subscriptionEvents: 'subscription_events_total',

@@ -34,6 +34,18 @@ export const CONNECT_ERRORS = {
   SHUTTING_DOWN: 'server_shutting_down',
 } as const;
 
+/**
+ * Why the server itself closed a connection (the `reason` label of ws_disconnects_total and the `reason` field of
+ * the warning it logs). The client cannot be told: a socket dropped for these reasons is not reading.
+ */
+export const DISCONNECT_REASONS = {
+  /** Its unsent output passed WS_MAX_PENDING_BYTES. */
+  SLOW_CONSUMER: 'slow_consumer',
+  /** It kept answering pings it had not been sent, for longer than a ping interval plus timeout. */
+  BLIND_PONG: 'blind_pong',
+} as const;
+export type DisconnectReason = (typeof DISCONNECT_REASONS)[keyof typeof DISCONNECT_REASONS];
+
 export const ACK_CODES = {
   INVALID_PAYLOAD: 'INVALID_PAYLOAD',
   FORBIDDEN: 'FORBIDDEN',

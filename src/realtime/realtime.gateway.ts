@@ -25,6 +25,7 @@ import {
 import { SocketIdentity, verifyAccessToken } from './socket-auth';
 import { originPolicy } from './socket-server.options';
 import { RATE, SocketRateLimiter } from './socket-rate-limiter';
+import { SlowConsumerGuard } from './slow-consumer.guard';
 
 type AckFn = (response: Ack) => void;
 type Handler = (socket: Socket, identity: SocketIdentity, payload: unknown) => Ack;
@@ -87,6 +88,7 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
     private readonly shutdown: ShutdownState,
     private readonly latency: WsLatencyInterceptor,
     private readonly errors: RealtimeExceptionFilter,
+    private readonly slowConsumers: SlowConsumerGuard,
   ) {
     this.maxPerUser = config.env.WS_MAX_CONNECTIONS_PER_USER;
     this.rate = config.env.WS_RATE_LIMIT;
@@ -139,6 +141,7 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
       this.publishConnectionCounts();
     });
     void socket.join(userRoom(userId));
+    this.slowConsumers.watch(socket);
     const limiter = SocketRateLimiter.perSecond(this.rate, this.burst, performance.now());
     socket.onAny((event: unknown, ...args: unknown[]) => {
       // Socket.IO appends the ack callback after whatever arguments the client sent.
