@@ -1,6 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
+import { applyHttpServerTimeouts } from './common/http-server-timeouts';
 import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
 import { PUBLISH_BODY_LIMIT_BYTES } from './realtime/realtime.events';
@@ -18,9 +19,17 @@ export async function configureApp(app: INestApplication): Promise<void> {
   express.disable('x-powered-by');
   // Room for POST /events' 64 KB `data` plus its envelope; larger bodies are refused (413) before parsing.
   express.useBodyParser('json', { limit: PUBLISH_BODY_LIMIT_BYTES });
+  const config = app.get(AppConfig);
+  const env = config.env;
+  applyHttpServerTimeouts(express.getHttpServer(), {
+    headersMs: env.HTTP_HEADERS_TIMEOUT_MS,
+    requestMs: env.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    idleMs: env.HTTP_IDLE_TIMEOUT_MS,
+  });
   const socketAdapter = new RedisIoAdapter(
     app,
-    app.get(AppConfig),
+    config,
     app.get(RedisService),
     app.get(MetricsService),
   );
