@@ -307,7 +307,7 @@ describe('HTTP limits (e2e)', () => {
       });
     });
 
-    it('a plain TCP connection that sends nothing is closed by the idle timeout', async () => {
+    it('a plain TCP connection that never sends a byte is closed (headers and idle timeouts)', async () => {
       const closed = await new Promise<boolean>((resolve) => {
         const c = tcpConnect(Number(new URL(b.url).port), '127.0.0.1');
         const timer = setTimeout(() => {

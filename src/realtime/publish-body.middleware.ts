@@ -63,7 +63,8 @@ export class PublishBodyMiddleware implements NestMiddleware {
     );
     // After a cut, body-parser still calls back once the connection is gone; `settled` drops that call.
     this.parse(req, res, (err?: unknown) => {
-      if (err !== undefined && !settled) markRejected(res, rejectionForParserError(err));
+      const rejection = err === undefined || settled ? undefined : rejectionForParserError(err);
+      if (rejection !== undefined) markRejected(res, rejection);
       settle(err);
     });
     // Added after the parser's own listener, on data that flows only from the next tick on: every byte counted.
@@ -71,9 +72,13 @@ export class PublishBodyMiddleware implements NestMiddleware {
   }
 }
 
-/** body-parser's own refusals: a decompressed body over the limit, an unsupported charset or encoding, bad JSON. */
-function rejectionForParserError(err: unknown): Rejection {
-  const status = (err as { status?: unknown }).status;
+/**
+ * body-parser's own refusals: a decompressed body over the limit, an unsupported charset or encoding, bad JSON.
+ * A client that hung up mid-body was not refused (its request is counted as 499 by the HTTP metrics).
+ */
+function rejectionForParserError(err: unknown): Rejection | undefined {
+  const { status, type } = err as { status?: unknown; type?: unknown };
+  if (type === 'request.aborted') return undefined;
   if (status === 413) return REJECTIONS.BODY_TOO_LARGE;
   if (status === 415) return REJECTIONS.UNSUPPORTED_MEDIA_TYPE;
   return REJECTIONS.MALFORMED_BODY;
