@@ -307,6 +307,32 @@ describe('HTTP limits (e2e)', () => {
       });
     });
 
+    it('a keep-alive connection idle for longer than every timeout but keep-alive still serves its next request', async () => {
+      // What HTTP_KEEP_ALIVE_TIMEOUT_MS above the others relies on: between two requests only keep-alive
+      // applies, so a proxy's pooled connection is not cut after the headers, request or idle timeout.
+      const answers = await new Promise<string[]>((resolve, reject) => {
+        const c = tcpConnect(Number(new URL(b.url).port), '127.0.0.1');
+        let got = '';
+        const timer = setTimeout(() => {
+          c.destroy();
+          reject(new Error(`no second answer; got: ${got.slice(0, 200)}`));
+        }, 8000);
+        c.on('error', () => undefined);
+        c.on('data', (d: Buffer) => (got += d.toString('latin1')));
+        c.on('close', () => {
+          clearTimeout(timer);
+          resolve(got.match(/HTTP\/1\.1 \d{3}/g) ?? []);
+        });
+        c.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+        // The idle time is what is under test: longer than the request (1 s), headers and idle (0.5 s) timeouts.
+        setTimeout(
+          () => c.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'),
+          1500,
+        );
+      });
+      expect(answers).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
+    });
+
     it('a plain TCP connection that never sends a byte is closed (headers and idle timeouts)', async () => {
       const closed = await new Promise<boolean>((resolve) => {
         const c = tcpConnect(Number(new URL(b.url).port), '127.0.0.1');
