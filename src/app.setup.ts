@@ -1,9 +1,9 @@
 import { INestApplication } from '@nestjs/common';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
+import { applyHttpServerTimeouts } from './common/http-server-timeouts';
 import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
-import { PUBLISH_BODY_LIMIT_BYTES } from './realtime/realtime.events';
 import { RedisIoAdapter } from './redis/redis-io.adapter';
 import { RedisService } from './redis/redis.service';
 
@@ -16,17 +16,28 @@ export async function configureApp(app: INestApplication): Promise<void> {
   app.flushLogs();
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
-  // Room for POST /events' 64 KB `data` plus its envelope; larger bodies are refused (413) before parsing.
-  express.useBodyParser('json', { limit: PUBLISH_BODY_LIMIT_BYTES });
-  const socketAdapter = new RedisIoAdapter(
-    app,
-    app.get(AppConfig),
-    app.get(RedisService),
-    app.get(MetricsService),
-  );
+  const config = app.get(AppConfig);
+  const env = config.env;
+  applyHttpServerTimeouts(express.getHttpServer(), {
+    headersMs: env.HTTP_HEADERS_TIMEOUT_MS,
+    requestMs: env.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    idleMs: env.HTTP_IDLE_TIMEOUT_MS,
+  });
+  const socketAdapter = new RedisIoAdapter(app, config, app.get(RedisService), app.get(MetricsService));
   await socketAdapter.connect();
   app.useWebSocketAdapter(socketAdapter);
 }
 
-/** Options every app is created with: buffered logs until pino is in place, keep-alive sockets closed on close(). */
-export const APP_OPTIONS = { bufferLogs: true, forceCloseConnections: true, abortOnError: false } as const;
+/**
+ * Options every app is created with: buffered logs until pino is in place, keep-alive sockets closed on close().
+ * No global body parser: Nest would mount it ahead of every module's middleware, so a body it refused (bad JSON,
+ * too large) never reached the request logger or the HTTP metrics, and it parsed form bodies nobody accepts.
+ * POST /events reads its own body (RealtimeModule).
+ */
+export const APP_OPTIONS = {
+  bufferLogs: true,
+  forceCloseConnections: true,
+  abortOnError: false,
+  bodyParser: false,
+} as const;

@@ -45,7 +45,7 @@ describe('Abuse: HTTP (e2e)', () => {
   let logMark = 0;
   let reported: jest.SpyInstance;
   /**
-   * A client's bad request is the client's problem: answered 4xx and logged as a request (info), never as a
+   * A client's bad request is the client's problem: answered 4xx and logged as a request (warn), never as a
    * server error with a stack, and never sent to error tracking, or anyone could flood both.
    */
   const expectTreatedAsClientError = async () => {

@@ -72,6 +72,29 @@ describe('parseEnv', () => {
     expect(() => parseEnv({ HEALTH_CHECK_TIMEOUT_MS: '1.5' })).toThrow(/whole number/);
   });
 
+  it('keeps the HTTP timeouts consistent with each other and with long polling', () => {
+    expect(parseEnv({})).toMatchObject({
+      HTTP_HEADERS_TIMEOUT_MS: 10_000,
+      HTTP_REQUEST_TIMEOUT_MS: 30_000,
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: 65_000,
+      HTTP_IDLE_TIMEOUT_MS: 120_000,
+      PUBLISH_BODY_TIMEOUT_MS: 10_000,
+    });
+    expect(() => parseEnv({ HTTP_HEADERS_TIMEOUT_MS: '40000' })).toThrow(
+      /HTTP_HEADERS_TIMEOUT_MS must not be above HTTP_REQUEST_TIMEOUT_MS/,
+    );
+    expect(() => parseEnv({ PUBLISH_BODY_TIMEOUT_MS: '30000' })).toThrow(
+      /PUBLISH_BODY_TIMEOUT_MS must be below HTTP_REQUEST_TIMEOUT_MS/,
+    );
+    expect(() => parseEnv({ HTTP_IDLE_TIMEOUT_MS: '25000' })).toThrow(
+      /HTTP_IDLE_TIMEOUT_MS must be 0 or above/,
+    );
+    expect(parseEnv({ HTTP_IDLE_TIMEOUT_MS: '0' }).HTTP_IDLE_TIMEOUT_MS).toBe(0);
+    expect(parseEnv({ HTTP_IDLE_TIMEOUT_MS: '500', WS_TRANSPORTS: 'websocket' }).HTTP_IDLE_TIMEOUT_MS).toBe(
+      500,
+    );
+  });
+
   it('requires SMTP_URL and ALERT_EMAIL_TO together', () => {
     expect(() => parseEnv({ SMTP_URL: 'smtp://127.0.0.1:25' })).toThrow(
       /ALERT_EMAIL_TO must be set together/,

@@ -91,11 +91,16 @@ const rawSchema = z.object({
   HEALTH_CHECK_TIMEOUT_MS: int(1000, 50, 60_000),
   SHUTDOWN_TIMEOUT_MS: int(10000, 100, 600_000),
   SHUTDOWN_DRAIN_MS: int(0, 0, 600_000),
+  HTTP_HEADERS_TIMEOUT_MS: int(10_000, 100, 600_000),
+  HTTP_REQUEST_TIMEOUT_MS: int(30_000, 100, 3_600_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(65_000, 100, 3_600_000),
+  HTTP_IDLE_TIMEOUT_MS: int(120_000, 0, 3_600_000),
 
   // Real-time gateway
   JWT_SECRET: optionalString(),
   CORS_ORIGINS: optionalString(),
   PUBLISH_TOKEN: optionalString(),
+  PUBLISH_BODY_TIMEOUT_MS: int(10_000, 50, 3_600_000),
   WS_MAX_CONNECTIONS_PER_USER: int(10, 1, 100_000),
   WS_SLOW_EVENT_MS: int(500, 1, 3_600_000),
   WS_MAX_PAYLOAD_BYTES: int(65536, 1024, 100 * 1024 * 1024),
@@ -193,6 +198,7 @@ function crossFieldIssues(env: Partial<Raw>): Issue[] {
       issues.push({ path: 'WS_TRANSPORTS', message: 'must list only websocket and polling' });
     }
   }
+  issues.push(...httpTimeoutIssues(env));
   for (const name of thresholdNames) {
     const w = env[`ALERT_${name}_WARNING`];
     const c = env[`ALERT_${name}_CRITICAL`];
@@ -204,6 +210,46 @@ function crossFieldIssues(env: Partial<Raw>): Issue[] {
     const missing = env.SMTP_URL === undefined ? 'SMTP_URL' : 'ALERT_EMAIL_TO';
     const other = missing === 'SMTP_URL' ? 'ALERT_EMAIL_TO' : 'SMTP_URL';
     issues.push({ path: missing, message: `must be set together with ${other}` });
+  }
+  return issues;
+}
+
+/**
+ * The HTTP timeouts only work together: Node checks headers and whole requests against the same clock, a
+ * POST /events body deadline at or past the request timeout would be cut silently by Node instead (no log
+ * line, no 408 through the app), and a long-polling GET is held open without traffic for up to one ping
+ * interval, so a shorter idle timeout would cut every polling client.
+ */
+function httpTimeoutIssues(env: Partial<Raw>): Issue[] {
+  const issues: Issue[] = [];
+  const request = env.HTTP_REQUEST_TIMEOUT_MS;
+  if (
+    request !== undefined &&
+    env.HTTP_HEADERS_TIMEOUT_MS !== undefined &&
+    env.HTTP_HEADERS_TIMEOUT_MS > request
+  ) {
+    issues.push({ path: 'HTTP_HEADERS_TIMEOUT_MS', message: 'must not be above HTTP_REQUEST_TIMEOUT_MS' });
+  }
+  if (
+    request !== undefined &&
+    env.PUBLISH_BODY_TIMEOUT_MS !== undefined &&
+    env.PUBLISH_BODY_TIMEOUT_MS >= request
+  ) {
+    issues.push({ path: 'PUBLISH_BODY_TIMEOUT_MS', message: 'must be below HTTP_REQUEST_TIMEOUT_MS' });
+  }
+  const idle = env.HTTP_IDLE_TIMEOUT_MS;
+  const polling = env.WS_TRANSPORTS === undefined || env.WS_TRANSPORTS.includes('polling');
+  if (
+    idle !== undefined &&
+    idle !== 0 &&
+    polling &&
+    env.WS_PING_INTERVAL_MS !== undefined &&
+    idle <= env.WS_PING_INTERVAL_MS
+  ) {
+    issues.push({
+      path: 'HTTP_IDLE_TIMEOUT_MS',
+      message: 'must be 0 or above WS_PING_INTERVAL_MS while polling is allowed (a poll waits that long)',
+    });
   }
   return issues;
 }

@@ -4,6 +4,7 @@ import type { LoggerOptions } from 'pino';
 import type { Env } from '../config/env.schema';
 import { censorSecrets, REDACTED, REDACT_PATHS, redactUrl } from './log-redaction';
 import { assignRequestId } from './request-id';
+import { rejectionOf } from './request-rejection';
 
 /** Health probes come every few seconds from platforms and load balancers; at info they would drown the logs. */
 export const QUIET_PATH_PREFIXES = ['/health'];
@@ -66,10 +67,18 @@ export function loggerParams(env: Env): Params {
       customAttributeKeys: { reqId: 'requestId', responseTime: 'duration' },
       customLogLevel: (req, res, err) => {
         if (isQuietPath(req.url)) return 'debug';
+        // Refused before a handler ran (too large, wrong token, stalled body...): the client's doing, but a flood of
+        // them is what an operator must notice, so one warning each rather than an info line among thousands.
+        if (rejectionOf(res) !== undefined) return 'warn';
         // 503 is this server saying "not now" on purpose (a disabled endpoint, draining): worth a warning, not a page.
         if (res.statusCode === 503) return 'warn';
         if (err !== undefined || res.statusCode >= 500) return 'error';
         return 'info';
+      },
+      // Evaluated again when the response ends, which is when a rejection is known.
+      customProps: (_req, res) => {
+        const rejection = rejectionOf(res);
+        return rejection === undefined ? {} : { rejection };
       },
       customSuccessMessage: (req, res) => `${req.method} ${redactUrl(req.url ?? '')} ${res.statusCode}`,
       customErrorMessage: (req, res) => `${req.method} ${redactUrl(req.url ?? '')} ${res.statusCode}`,

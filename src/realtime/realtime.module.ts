@@ -1,7 +1,9 @@
-import { Module } from '@nestjs/common';
+import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { EventsController } from './events.controller';
 import { RealtimeExceptionFilter } from './filters/ws-exception.filter';
 import { WsLatencyInterceptor } from './interceptors/ws-latency.interceptor';
+import { PublishBodyMiddleware } from './publish-body.middleware';
+import { PublishPrecheckMiddleware } from './publish-precheck.middleware';
 import { RealtimeGateway } from './realtime.gateway';
 import { SlowConsumerGuard } from './slow-consumer.guard';
 
@@ -10,4 +12,16 @@ import { SlowConsumerGuard } from './slow-consumer.guard';
   providers: [RealtimeGateway, WsLatencyInterceptor, RealtimeExceptionFilter, SlowConsumerGuard],
   exports: [RealtimeGateway],
 })
-export class RealtimeModule {}
+export class RealtimeModule implements NestModule {
+  /**
+   * The app has no global body parser (APP_OPTIONS.bodyParser is false): POST /events is the only route that
+   * takes a body, and it is read here, after the headers are checked. Nest mounts the middleware of global
+   * modules (nestjs-pino's request logger, MetricsModule's timing) before a feature module's, so a request
+   * refused here still gets its request id, its log line and its count.
+   */
+  configure(consumer: MiddlewareConsumer): void {
+    consumer
+      .apply(PublishPrecheckMiddleware, PublishBodyMiddleware)
+      .forRoutes({ path: 'events', method: RequestMethod.POST });
+  }
+}
