@@ -3,6 +3,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
+import { ConnectionAdmission } from './realtime/connection-admission';
 import { PUBLISH_BODY_LIMIT_BYTES } from './realtime/realtime.events';
 import { RedisIoAdapter } from './redis/redis-io.adapter';
 import { RedisService } from './redis/redis.service';
@@ -16,6 +17,8 @@ export async function configureApp(app: INestApplication): Promise<void> {
   app.flushLogs();
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
+  // The same rule the socket caps use (ConnectionAdmission), so request logs and req.ip name the same client.
+  express.set('trust proxy', app.get(AppConfig).env.TRUST_PROXY);
   // Room for POST /events' 64 KB `data` plus its envelope; larger bodies are refused (413) before parsing.
   express.useBodyParser('json', { limit: PUBLISH_BODY_LIMIT_BYTES });
   const socketAdapter = new RedisIoAdapter(
@@ -23,6 +26,7 @@ export async function configureApp(app: INestApplication): Promise<void> {
     app.get(AppConfig),
     app.get(RedisService),
     app.get(MetricsService),
+    app.get(ConnectionAdmission),
   );
   await socketAdapter.connect();
   app.useWebSocketAdapter(socketAdapter);
