@@ -128,7 +128,12 @@ export class UserConnectionCap implements OnApplicationBootstrap, OnApplicationS
         this.failOpen(errorMessage(err));
       }
     }
-    if (!verdict) return false;
+    if (!verdict) {
+      // A refused client may keep its connection and try again on it: leave nothing behind per attempt.
+      socket.off('disconnect', onGone);
+      socket.conn.off('close', onGone);
+      return false;
+    }
     // Tracked even when Redis could not be asked: the next refresh registers it once Redis answers again.
     this.admitted.set(socket.id, entry);
     if (gone) this.release(socket.id);
