@@ -177,10 +177,15 @@ describe('Connection caps (e2e)', () => {
       }
     });
 
-    it('is off by default (0): many sessions from one address are accepted', async () => {
+    it('is off by default (0): many sessions from one address are accepted; refusals in the handshake are counted too', async () => {
       const t = await createTestApp(LOGS);
       try {
         for (let i = 0; i < 5; i++) await (await raw(t)).handshake();
+        await expect(connectError(t.url, 'not-a-jwt')).resolves.toBe('unauthorized');
+        const m = await scrape(t.url);
+        expect(seriesValue(m, REFUSED, { reason: 'unauthorized' })).toBe(1);
+        expect(seriesValue(m, REFUSED, { reason: 'address_limit' })).toBe(0);
+        expect(m.has(`${REFUSED}{reason="shutting_down"}`)).toBe(true);
       } finally {
         await t.close();
       }
