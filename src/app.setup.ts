@@ -4,6 +4,7 @@ import { Logger } from 'nestjs-pino';
 import { applyHttpServerTimeouts } from './common/http-server-timeouts';
 import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
+import { ConnectionAdmission } from './realtime/connection-admission';
 import { RedisIoAdapter } from './redis/redis-io.adapter';
 import { RedisService } from './redis/redis.service';
 
@@ -18,13 +19,21 @@ export async function configureApp(app: INestApplication): Promise<void> {
   express.disable('x-powered-by');
   const config = app.get(AppConfig);
   const env = config.env;
+  // The same rule the socket caps use (ConnectionAdmission), so request logs and req.ip name the same client.
+  express.set('trust proxy', env.TRUST_PROXY);
   applyHttpServerTimeouts(express.getHttpServer(), {
     headersMs: env.HTTP_HEADERS_TIMEOUT_MS,
     requestMs: env.HTTP_REQUEST_TIMEOUT_MS,
     keepAliveMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     idleMs: env.HTTP_IDLE_TIMEOUT_MS,
   });
-  const socketAdapter = new RedisIoAdapter(app, config, app.get(RedisService), app.get(MetricsService));
+  const socketAdapter = new RedisIoAdapter(
+    app,
+    config,
+    app.get(RedisService),
+    app.get(MetricsService),
+    app.get(ConnectionAdmission),
+  );
   await socketAdapter.connect();
   app.useWebSocketAdapter(socketAdapter);
 }

@@ -1,13 +1,11 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { Emitter } from '@socket.io/redis-emitter';
 import Redis from 'ioredis';
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
 import { APP_VERSION } from '../src/common/version';
 import { RealtimeGateway } from '../src/realtime/realtime.gateway';
-import { freePort } from './utils/ports';
-import { RedisTestServer, waitForPort } from './utils/redis-server';
+import { RedisTestServer } from './utils/redis-server';
+import { Replica } from './utils/replica';
 import {
   closeAll,
   collect,
@@ -18,51 +16,10 @@ import {
   sleep,
   waitFor,
 } from './utils/socket-client';
-import { BASE_TEST_ENV, createTestApp, TestApp } from './utils/test-app';
+import { createTestApp, TestApp } from './utils/test-app';
 
 const PUBLISH_TOKEN = 'cluster-publish-token-0123456789';
 const HEARTBEAT_MS = 300;
-
-/** The real server (src/main.ts, with its signal handlers) as its own process, so it can be SIGKILLed or SIGTERMed. */
-class Replica {
-  readonly proc: ChildProcess;
-  readonly url: string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output = '';
-
-  private constructor(
-    readonly port: number,
-    env: Record<string, string>,
-  ) {
-    this.url = `http://127.0.0.1:${port}`;
-    this.proc = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts'], {
-      cwd: join(__dirname, '..'),
-      env: { PATH: process.env.PATH ?? '', ...BASE_TEST_ENV, ...env, PORT: String(port) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
-    this.proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
-    this.exited = new Promise((resolve) =>
-      this.proc.once('exit', (code, signal) => resolve({ code, signal })),
-    );
-  }
-
-  static async start(env: Record<string, string>): Promise<Replica> {
-    const replica = new Replica(await freePort(), env);
-    await Promise.race([
-      waitForPort(replica.port, 30_000),
-      replica.exited.then(() => {
-        throw new Error(`replica exited before listening:\n${replica.output}`);
-      }),
-    ]);
-    return replica;
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
-    await this.exited;
-  }
-}
 
 describe('Several replicas on one Redis (e2e)', () => {
   const redis = new RedisTestServer();

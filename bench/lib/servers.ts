@@ -14,6 +14,7 @@ const GENEROUS_LIMITS = {
   WS_RATE_LIMIT: '1000000',
   WS_RATE_BURST: '1000000',
   WS_MAX_CONNECTIONS_PER_USER: '100000',
+  WS_MAX_CONNECTIONS: '100000',
 };
 
 /** Options shared by our server and the bare one (the bare server reads the same names). */

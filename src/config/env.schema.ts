@@ -52,6 +52,23 @@ const csv = (def: string) =>
         .filter((s) => s.length > 0),
     );
 
+/**
+ * Express's `trust proxy` in the three forms this server supports: `false` (the default: the TCP peer is the
+ * client), `true` (the left-most X-Forwarded-For entry, spoofable by anyone who can reach the server directly) or
+ * a number of proxy hops in front of the server (`1` on Railway). `0` is the same as `false`.
+ */
+const trustProxy = () =>
+  optionalString()
+    .refine((v) => v === undefined || /^(true|false|\d{1,2})$/i.test(v), {
+      message: 'must be true, false or a number of proxy hops (0-99)',
+    })
+    .transform((v): boolean | number => {
+      const lower = v?.toLowerCase() ?? 'false';
+      if (lower === 'true') return true;
+      if (lower === 'false') return false;
+      return Number(lower) || false;
+    });
+
 const threshold = (warning: number, critical: number, max: number) => ({
   warning: num(warning, 0, max),
   critical: num(critical, 0, max),
@@ -102,6 +119,9 @@ const rawSchema = z.object({
   PUBLISH_TOKEN: optionalString(),
   PUBLISH_BODY_TIMEOUT_MS: int(10_000, 50, 3_600_000),
   WS_MAX_CONNECTIONS_PER_USER: int(10, 1, 100_000),
+  WS_MAX_CONNECTIONS: int(10000, 0, 10_000_000),
+  WS_MAX_CONNECTIONS_PER_ADDRESS: int(0, 0, 10_000_000),
+  TRUST_PROXY: trustProxy(),
   WS_SLOW_EVENT_MS: int(500, 1, 3_600_000),
   WS_MAX_PAYLOAD_BYTES: int(65536, 1024, 100 * 1024 * 1024),
   // At least about four maximum-size events (64 KB data plus envelope), so a burst of large ones never trips it.

@@ -90,10 +90,11 @@ export function loggerParams(env: Env): Params {
         return rest;
       },
       serializers: {
-        req: (req: { method?: string; url?: string; remoteAddress?: string }) => ({
+        // Express's req.ip follows TRUST_PROXY (app.setup.ts), so behind a trusted proxy the log names the client.
+        req: (req: { method?: string; url?: string; remoteAddress?: string; raw?: { ip?: unknown } }) => ({
           method: req.method,
           url: redactUrl(req.url ?? ''),
-          remoteAddress: req.remoteAddress,
+          remoteAddress: typeof req.raw?.ip === 'string' ? req.raw.ip : req.remoteAddress,
         }),
         res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
       },

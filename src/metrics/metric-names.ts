@@ -1,4 +1,4 @@
-import { CLIENT_EVENTS, SERVER_EVENTS, WS_OUTCOMES } from '../realtime/realtime.events';
+import { CLIENT_EVENTS, REFUSAL_REASONS, SERVER_EVENTS, WS_OUTCOMES } from '../realtime/realtime.events';
 
 /**
  * Metric names and label values, defined once. Dashboards and alert rules depend on these names: renaming one
@@ -12,6 +12,7 @@ export const METRIC = {
   wsEventErrors: 'ws_event_errors_total',
   wsEventDuration: 'ws_event_duration_seconds',
   wsDisconnects: 'ws_disconnects_total',
+  wsConnectionsRefused: 'ws_connections_refused_total',
   httpRequests: 'http_requests_total',
   httpRequestDuration: 'http_request_duration_seconds',
   subscriptionEvents: 'subscription_events_total',
@@ -44,6 +45,9 @@ export const WS_ERROR_CODES: readonly string[] = [
   ...Object.values(WS_OUTCOMES).filter((o) => o !== WS_OUTCOMES.OK),
   UNKNOWN_LABEL,
 ];
+
+/** Why a new connection was refused; any other value is counted as `unknown`. */
+export const WS_REFUSAL_REASONS: readonly string[] = [...Object.values(REFUSAL_REASONS), UNKNOWN_LABEL];
 
 export const SUBSCRIPTION_ACTIONS = ['subscribe', 'unsubscribe'] as const;
 

@@ -25,6 +25,7 @@ import {
   WS_ERROR_CODES,
   WS_EVENT_LABELS,
   WS_OUTCOME_OK,
+  WS_REFUSAL_REASONS,
 } from './metric-names';
 import { HotCounter, HotCounterSeries, HotHistogram, HotHistogramSeries } from './hot-metrics';
 import { METRICS_REGISTRY } from './metrics.registry';
@@ -112,6 +113,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   private readonly wsEventsSent: Counter<'event'>;
   private readonly wsEventErrors: Counter<'event' | 'code'>;
   private readonly wsEventDuration: HotHistogram;
+  private readonly wsConnectionsRefused: Counter<'reason'>;
   private readonly httpRequests: Counter<'method' | 'route' | 'status_code'>;
   private readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
   private readonly subscriptionEvents: HotCounter;
@@ -187,6 +189,12 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       WS_DURATION_BUCKETS,
       registry,
     );
+    this.wsConnectionsRefused = new Counter({
+      name: METRIC.wsConnectionsRefused,
+      help: 'New WebSocket connections refused, by reason (capacity, address_limit, origin, unauthorized, too_many_connections, shutting_down)',
+      labelNames: ['reason'],
+      registers,
+    });
     this.httpRequests = new Counter({
       name: METRIC.httpRequests,
       help: 'HTTP requests answered, by method, route pattern and status code',
@@ -252,6 +260,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       this.wsEventsSent.labels(event).inc(0);
     }
     for (const action of SUBSCRIPTION_ACTIONS) this.subscriptionEvents.series(action);
+    for (const reason of WS_REFUSAL_REASONS) this.wsConnectionsRefused.labels(reason).inc(0);
     this.wsConnections.set(0);
     this.wsUniqueUsers.set(0);
 
@@ -293,6 +302,12 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
         .labels(boundLabel(event, WS_EVENT_LABELS), boundLabel(outcome, WS_ERROR_CODES))
         .inc();
     this.wsWindow.record(Math.max(0, durationMs), failed);
+  }
+
+  /** A new connection turned away, before or during the Socket.IO handshake. */
+  recordConnectionRefused(reason: string): void {
+    if (!this.enabled) return;
+    this.wsConnectionsRefused.labels(boundLabel(reason, WS_REFUSAL_REASONS)).inc();
   }
 
   /** Server → client emits: `count` sockets reached (or 1 per room emit when unknown). */

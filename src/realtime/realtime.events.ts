@@ -46,6 +46,28 @@ export const DISCONNECT_REASONS = {
 } as const;
 export type DisconnectReason = (typeof DISCONNECT_REASONS)[keyof typeof DISCONNECT_REASONS];
 
+/**
+ * Refusals before the Socket.IO handshake (engine.io `allowRequest`), so they cost no session: the body of the
+ * HTTP answer (400 to a WebSocket upgrade, 403 JSON `{code: 4, message}` to polling). socket.io-client reports
+ * them as a transport error (`websocket error` / `xhr poll error`), not as a `connect_error` message.
+ */
+export const HANDSHAKE_REFUSALS = {
+  CAPACITY: 'server_at_capacity',
+  ADDRESS_LIMIT: 'too_many_connections_from_address',
+  ORIGIN: 'origin_not_allowed',
+} as const;
+
+/** The `reason` label of ws_connections_refused_total: every way a new connection is turned away. */
+export const REFUSAL_REASONS = {
+  CAPACITY: 'capacity',
+  ADDRESS_LIMIT: 'address_limit',
+  ORIGIN: 'origin',
+  UNAUTHORIZED: 'unauthorized',
+  TOO_MANY_CONNECTIONS: 'too_many_connections',
+  SHUTTING_DOWN: 'shutting_down',
+} as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[keyof typeof REFUSAL_REASONS];
+
 export const ACK_CODES = {
   INVALID_PAYLOAD: 'INVALID_PAYLOAD',
   FORBIDDEN: 'FORBIDDEN',

@@ -6,6 +6,7 @@ import { SystemUsageSampler } from '../common/system-usage';
 import { ShutdownState } from '../lifecycle/shutdown-state';
 import { MetricsService, RealtimeStatsSource } from '../metrics/metrics.service';
 import { socketAdapterState } from '../redis/redis-io.adapter';
+import { ConnectionAdmission } from './connection-admission';
 import { ConnectionRegistry } from './connection-registry';
 import { parsePortfolioSubscription } from './dto/portfolio-subscription.dto';
 import type { PublishEventDto } from './dto/publish-event.dto';
@@ -17,6 +18,8 @@ import {
   CLIENT_EVENTS,
   CONNECT_ERRORS,
   portfolioRoom,
+  REFUSAL_REASONS,
+  RefusalReason,
   SERVER_EVENTS,
   UNKNOWN_EVENT_LABEL,
   userRoom,
@@ -26,6 +29,7 @@ import { SocketIdentity, verifyAccessToken } from './socket-auth';
 import { originPolicy } from './socket-server.options';
 import { RATE, SocketRateLimiter } from './socket-rate-limiter';
 import { SlowConsumerGuard } from './slow-consumer.guard';
+import { UserConnectionCap } from './user-connection-cap';
 
 type AckFn = (response: Ack) => void;
 type Handler = (socket: Socket, identity: SocketIdentity, payload: unknown) => Ack;
@@ -89,6 +93,8 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
     private readonly latency: WsLatencyInterceptor,
     private readonly errors: RealtimeExceptionFilter,
     private readonly slowConsumers: SlowConsumerGuard,
+    private readonly admission: ConnectionAdmission,
+    private readonly userCap: UserConnectionCap,
   ) {
     this.maxPerUser = config.env.WS_MAX_CONNECTIONS_PER_USER;
     this.rate = config.env.WS_RATE_LIMIT;
@@ -103,7 +109,7 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
 
   afterInit(server: Server): void {
     this.server = server;
-    server.use((socket, next) => next(this.authenticate(socket)));
+    server.use((socket, next) => this.admit(socket, next));
     server.on('connection', (socket: Socket) => this.onConnection(socket));
     this.warnAboutConfiguration();
     this.initialized = true;
@@ -111,16 +117,47 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
     this.metrics.setConnections(0, 0);
   }
 
-  /** Socket.IO middleware: runs before any connection handler; refusals reach the client as `connect_error`. */
+  /**
+   * Socket.IO middleware: runs before any connection handler; refusals reach the client as `connect_error`.
+   * The per-user cap is checked on this instance first (free), then across replicas (UserConnectionCap).
+   */
+  private admit(socket: Socket, next: (err?: Error) => void): void {
+    const refusal = this.authenticate(socket);
+    if (refusal !== undefined) return next(refusal);
+    const { userId } = socket.data as SocketIdentity;
+    this.userCap
+      .admit(userId, socket)
+      .then((admitted) =>
+        next(
+          admitted
+            ? undefined
+            : this.refuse(REFUSAL_REASONS.TOO_MANY_CONNECTIONS, CONNECT_ERRORS.TOO_MANY_CONNECTIONS, {
+                userId,
+                scope: 'cluster',
+              }),
+        ),
+      )
+      .catch((err: unknown) => this.logger.error({ message: 'WebSocket admission failed', err }));
+  }
+
   private authenticate(socket: Socket): Error | undefined {
-    if (this.shutdown.isDraining) return new Error(CONNECT_ERRORS.SHUTTING_DOWN);
+    if (this.shutdown.isDraining)
+      return this.refuse(REFUSAL_REASONS.SHUTTING_DOWN, CONNECT_ERRORS.SHUTTING_DOWN);
     const auth = socket.handshake.auth as { token?: unknown } | undefined;
     const identity = verifyAccessToken(auth?.token, this.config.jwtKey);
-    if (identity === null) return new Error(CONNECT_ERRORS.UNAUTHORIZED);
+    if (identity === null) return this.refuse(REFUSAL_REASONS.UNAUTHORIZED, CONNECT_ERRORS.UNAUTHORIZED);
     if (this.registry.countFor(identity.userId) >= this.maxPerUser)
-      return new Error(CONNECT_ERRORS.TOO_MANY_CONNECTIONS);
+      return this.refuse(REFUSAL_REASONS.TOO_MANY_CONNECTIONS, CONNECT_ERRORS.TOO_MANY_CONNECTIONS, {
+        userId: identity.userId,
+        scope: 'instance',
+      });
     socket.data = identity;
     return undefined;
+  }
+
+  private refuse(reason: RefusalReason, message: string, fields?: Record<string, unknown>): Error {
+    this.admission.refused(reason, fields);
+    return new Error(message);
   }
 
   private onConnection(socket: Socket): void {
@@ -129,6 +166,7 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
     // Two handshakes of one user can pass the middleware in the same tick; the registry has the last word.
     if (this.registry.add(userId, socket.id) > this.maxPerUser) {
       this.registry.remove(userId, socket.id);
+      this.admission.refused(REFUSAL_REASONS.TOO_MANY_CONNECTIONS, { userId, scope: 'instance' });
       socket.disconnect(true);
       return;
     }

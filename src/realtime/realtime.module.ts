@@ -1,4 +1,5 @@
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import { ConnectionAdmission } from './connection-admission';
 import { EventsController } from './events.controller';
 import { RealtimeExceptionFilter } from './filters/ws-exception.filter';
 import { WsLatencyInterceptor } from './interceptors/ws-latency.interceptor';
@@ -6,11 +7,19 @@ import { PublishBodyMiddleware } from './publish-body.middleware';
 import { PublishPrecheckMiddleware } from './publish-precheck.middleware';
 import { RealtimeGateway } from './realtime.gateway';
 import { SlowConsumerGuard } from './slow-consumer.guard';
+import { UserConnectionCap } from './user-connection-cap';
 
 @Module({
   controllers: [EventsController],
-  providers: [RealtimeGateway, WsLatencyInterceptor, RealtimeExceptionFilter, SlowConsumerGuard],
-  exports: [RealtimeGateway],
+  providers: [
+    RealtimeGateway,
+    WsLatencyInterceptor,
+    RealtimeExceptionFilter,
+    SlowConsumerGuard,
+    ConnectionAdmission,
+    UserConnectionCap,
+  ],
+  exports: [RealtimeGateway, ConnectionAdmission],
 })
 export class RealtimeModule implements NestModule {
   /**

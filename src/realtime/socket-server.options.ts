@@ -1,10 +1,9 @@
-import type { IncomingMessage } from 'node:http';
 import type { ServerOptions } from 'socket.io';
 import type { AppConfig } from '../config/app-config';
 
 /**
  * Which browser origins may open a socket. CORS headers do not cover the WebSocket upgrade, so the same rule
- * is applied in `allowRequest`, which runs for polling requests and upgrades alike.
+ * is applied in `allowRequest` (ConnectionAdmission), which runs for every new session, polling or WebSocket.
  *
  * - CORS_ORIGINS set: exactly those origins (`*` means any, refused by the config schema in production).
  * - Unset outside production: any origin.
@@ -44,8 +43,14 @@ export function isOriginAllowed(policy: OriginPolicy, origin: string | undefined
   return policy.anyOrigin || policy.origins.has(origin);
 }
 
-/** The Socket.IO server options every replica uses; the gateway decorator carries none of its own. */
-export function socketServerOptions(config: AppConfig): Partial<ServerOptions> {
+/**
+ * The Socket.IO server options every replica uses; the gateway decorator carries none of its own. `allowRequest`
+ * is ConnectionAdmission's (origin, instance and per-address caps), so refusals happen before any session exists.
+ */
+export function socketServerOptions(
+  config: AppConfig,
+  allowRequest: NonNullable<ServerOptions['allowRequest']>,
+): Partial<ServerOptions> {
   const env = config.env;
   const policy = originPolicy(config);
   return {
@@ -63,11 +68,6 @@ export function socketServerOptions(config: AppConfig): Partial<ServerOptions> {
       methods: ['GET', 'POST'],
       credentials: false,
     },
-    allowRequest: (
-      req: IncomingMessage,
-      callback: (err: string | null | undefined, success: boolean) => void,
-    ) => {
-      callback(null, isOriginAllowed(policy, req.headers.origin));
-    },
+    allowRequest,
   };
 }

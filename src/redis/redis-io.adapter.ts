@@ -7,6 +7,7 @@ import { Server, ServerOptions } from 'socket.io';
 import { AppConfig } from '../config/app-config';
 import { errorMessage } from '../common/with-timeout';
 import { MetricsService } from '../metrics/metrics.service';
+import type { ConnectionAdmission } from '../realtime/connection-admission';
 import { socketServerOptions } from '../realtime/socket-server.options';
 import { quitRedis, RedisService } from './redis.service';
 
@@ -56,6 +57,7 @@ export class RedisIoAdapter extends IoAdapter implements SocketAdapterState {
     private readonly config: AppConfig,
     private readonly redis: RedisService,
     private readonly metrics: MetricsService,
+    private readonly admission: ConnectionAdmission,
   ) {
     super(app);
   }
@@ -106,11 +108,12 @@ export class RedisIoAdapter extends IoAdapter implements SocketAdapterState {
    * benchmark all use the top-level one.
    */
   override createIOServer(port: number, options?: Partial<ServerOptions>): Server {
-    const opts = { ...options, ...socketServerOptions(this.config) };
+    const opts = { ...options, ...socketServerOptions(this.config, this.admission.allowRequest) };
     const httpServer = this.httpServer as HttpServer | undefined;
     const server =
       httpServer !== undefined && port === 0 ? new Server(httpServer, opts) : new Server(port, opts);
     if (this.adapterFactory !== null) server.adapter(this.adapterFactory);
+    this.admission.attach(server);
     adapterByServer.set(server, this);
     return server;
   }
