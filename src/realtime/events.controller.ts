@@ -10,7 +10,7 @@ import {
   UnauthorizedException,
 } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { credentialFromAuthorization, safeEqual } from '../common/constant-time';
+import { bearerToken, safeEqual } from '../common/constant-time';
 import { publishEventErrors, publishEventSchema } from './dto/publish-event.dto';
 import { PublishResult, RealtimeGateway } from './realtime.gateway';
 
@@ -34,8 +34,8 @@ export class EventsController {
         'Publishing is disabled: PUBLISH_TOKEN is not set on this server',
       );
     }
-    const given = credentialFromAuthorization(authorization);
-    if (given === null || !/^bearer\s/i.test(authorization ?? '') || !safeEqual(given, token)) {
+    const given = bearerToken(authorization);
+    if (given === null || !safeEqual(given, token)) {
       throw new UnauthorizedException('A valid PUBLISH_TOKEN bearer token is required');
     }
     const parsed = publishEventSchema.safeParse(body);

@@ -113,7 +113,7 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
   private authenticate(socket: Socket): Error | undefined {
     if (this.shutdown.isDraining) return new Error(CONNECT_ERRORS.SHUTTING_DOWN);
     const auth = socket.handshake.auth as { token?: unknown } | undefined;
-    const identity = verifyAccessToken(auth?.token, this.config.jwtKey);
+    const identity = verifyAccessToken(auth?.token, this.config.jwt);
     if (identity === null) return new Error(CONNECT_ERRORS.UNAUTHORIZED);
     if (this.registry.countFor(identity.userId) >= this.maxPerUser)
       return new Error(CONNECT_ERRORS.TOO_MANY_CONNECTIONS);
@@ -150,7 +150,7 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
       this.handleEvent(socket, identity, limiter, event, data, ack);
     });
     this.publishConnectionCounts();
-    if (identity.expiresAt !== null) expiry = this.scheduleExpiry(socket, identity.expiresAt);
+    expiry = this.scheduleExpiry(socket, identity.expiresAt);
   }
 
   /** One client event: rate limit, dispatch, time, answer. Never throws into Socket.IO. */
