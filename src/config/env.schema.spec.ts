@@ -71,8 +71,12 @@ describe('parseEnv', () => {
         /JWT_MAX_TOKEN_AGE must be a whole number with a unit/,
       );
     }
-    expect(() => parseEnv({ JWT_MAX_TOKEN_AGE: '31d' })).toThrow(/JWT_MAX_TOKEN_AGE must be between 1s and 30d/);
-    expect(() => parseEnv({ JWT_MAX_TOKEN_AGE: '0s' })).toThrow(/JWT_MAX_TOKEN_AGE must be between 1s and 30d/);
+    expect(() => parseEnv({ JWT_MAX_TOKEN_AGE: '31d' })).toThrow(
+      /JWT_MAX_TOKEN_AGE must be between 1s and 30d/,
+    );
+    expect(() => parseEnv({ JWT_MAX_TOKEN_AGE: '0s' })).toThrow(
+      /JWT_MAX_TOKEN_AGE must be between 1s and 30d/,
+    );
   });
 
   it('takes JWT_AUDIENCE and JWT_ISSUER as optional strings', () => {
@@ -87,7 +91,9 @@ describe('parseEnv', () => {
 
   it('refuses a PUBLISH_TOKEN that cannot be sent as a Bearer token, without echoing it', () => {
     expect(parseEnv({ PUBLISH_TOKEN: 'aB3-._~+/xyz==' }).PUBLISH_TOKEN).toBe('aB3-._~+/xyz==');
-    expect(() => parseEnv({ PUBLISH_TOKEN: 'has space-secret' })).toThrow(/^(?!.*secret).*PUBLISH_TOKEN must be/);
+    expect(() => parseEnv({ PUBLISH_TOKEN: 'has space-secret' })).toThrow(
+      /^(?!.*secret).*PUBLISH_TOKEN must be/,
+    );
   });
 
   it('rejects a warning threshold above its critical one', () => {

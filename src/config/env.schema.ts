@@ -65,7 +65,13 @@ export function parseDurationSeconds(text: string): number | null {
 }
 
 const formatSeconds = (s: number) =>
-  s % 86_400 === 0 ? `${s / 86_400}d` : s % 3600 === 0 ? `${s / 3600}h` : s % 60 === 0 ? `${s / 60}m` : `${s}s`;
+  s % 86_400 === 0
+    ? `${s / 86_400}d`
+    : s % 3600 === 0
+      ? `${s / 3600}h`
+      : s % 60 === 0
+        ? `${s / 60}m`
+        : `${s}s`;
 
 /** A duration with its unit, converted once to seconds. */
 const durationSeconds = (def: string, min: number, max: number) =>
@@ -75,11 +81,17 @@ const durationSeconds = (def: string, min: number, max: number) =>
     .transform((v, ctx) => {
       const seconds = parseDurationSeconds(v);
       if (seconds === null) {
-        ctx.addIssue({ code: 'custom', message: 'must be a whole number with a unit: s, m, h or d (e.g. 12h)' });
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be a whole number with a unit: s, m, h or d (e.g. 12h)',
+        });
         return z.NEVER;
       }
       if (seconds < min || seconds > max) {
-        ctx.addIssue({ code: 'custom', message: `must be between ${formatSeconds(min)} and ${formatSeconds(max)}` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be between ${formatSeconds(min)} and ${formatSeconds(max)}`,
+        });
         return z.NEVER;
       }
       return seconds;
