@@ -55,7 +55,7 @@ export function verifyAccessToken(
     return null;
   }
   if (typeof claims !== 'object' || claims === null) return null;
-  return verifyClaims(claims as Claims, policy, nowMs);
+  return verifyClaims(claims, policy, nowMs);
 }
 
 /**
