@@ -57,7 +57,8 @@ const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600,
 
 /**
  * Seconds in a duration written with its unit (`900s`, `15m`, `12h`, `1d`), or null when it is not one. A bare
- * number is refused: every other duration here is in milliseconds, so a unitless value would be a guess.
+ * number is refused: the other durations here carry their unit in the name (`_MS`, `_MINUTES`, `_DAYS`), so
+ * for a name without one a unitless value would be a guess (seconds, as in the token, or ms, as elsewhere?).
  */
 export function parseDurationSeconds(text: string): number | null {
   const m = /^(\d{1,9})(s|m|h|d)$/.exec(text.trim());

@@ -14,7 +14,7 @@ export interface SocketIdentity {
 /**
  * How far in the future `iat` and `nbf` may lie. The issuer is another server, not the user's device, so the
  * two clocks are NTP-synchronised and differ by milliseconds; 30 s still covers a drifting VM or a token used
- * the instant it was minted, while an `iat` minutes or years ahead (a forged or broken issuer) is refused.
+ * the instant it was minted, while an `iat` minutes or years ahead (a broken issuer clock, or a token minted for later) is refused.
  * `exp` gets no tolerance: an expired token would only be disconnected at once.
  */
 export const CLOCK_SKEW_SECONDS = 30;
