@@ -1,18 +1,33 @@
 #!/usr/bin/env node
 // Prints a signed access token for local testing: npm run token -- <userId> [portfolioId...] [--expires-in 1h]
 // Signs with JWT_SECRET when set, else with the server's fixed development secret (the server accepts that one
-// only outside production). Works from the built dist/ or, without a build, from the TypeScript sources.
+// only outside production). Adds aud and iss from JWT_AUDIENCE and JWT_ISSUER when set, and refuses a lifetime
+// over JWT_MAX_TOKEN_AGE, so the token passes the server's checks for the same environment. Reads those rules
+// from the TypeScript sources (a dist/ built before a change to them would mint by the old rules), or from
+// the built dist/ when the sources cannot be loaded.
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 const jwt = require('jsonwebtoken');
 
 const root = join(__dirname, '..');
 
-function developmentSecret() {
-  const built = join(root, 'dist', 'config', 'app-config.js');
-  if (existsSync(built)) return require(built).DEVELOPMENT_JWT_SECRET;
-  require('@swc-node/register');
-  return require(join(root, 'src', 'config', 'app-config.ts')).DEVELOPMENT_JWT_SECRET;
+function serverModule(name) {
+  const source = join(root, 'src', `${name}.ts`);
+  if (existsSync(source)) {
+    try {
+      require('@swc-node/register');
+      return require(source);
+    } catch {
+      // no dev dependencies installed: fall back to the build
+    }
+  }
+  return require(join(root, 'dist', `${name}.js`));
+}
+
+/** Like the server's schema: empty means unset. */
+function envValue(name) {
+  const v = process.env[name] && process.env[name].trim();
+  return v ? v : undefined;
 }
 
 function usage(message) {
@@ -40,13 +55,33 @@ for (const p of portfolios) {
 }
 if (/^\d+$/.test(expiresIn)) expiresIn = Number(expiresIn);
 
-let secret = process.env.JWT_SECRET && process.env.JWT_SECRET.trim();
+const { parseDurationSeconds } = serverModule('config/env.schema');
+const maxAgeText = envValue('JWT_MAX_TOKEN_AGE') ?? '1d';
+const maxAge = parseDurationSeconds(maxAgeText);
+if (maxAge === null) usage(`JWT_MAX_TOKEN_AGE must be a whole number with a unit: s, m, h or d (e.g. 12h)`);
+
+let secret = envValue('JWT_SECRET');
 if (!secret) {
-  secret = developmentSecret();
+  secret = serverModule('config/app-config').DEVELOPMENT_JWT_SECRET;
   process.stderr.write(
     'JWT_SECRET is not set: signing with the development secret (accepted only outside production)\n',
   );
 }
 
 const claims = portfolios.length > 0 ? { portfolios } : {};
-process.stdout.write(jwt.sign(claims, secret, { algorithm: 'HS256', subject: userId, expiresIn }) + '\n');
+const options = { algorithm: 'HS256', subject: userId, expiresIn };
+if (envValue('JWT_AUDIENCE')) options.audience = envValue('JWT_AUDIENCE');
+if (envValue('JWT_ISSUER')) options.issuer = envValue('JWT_ISSUER');
+let token;
+try {
+  token = jwt.sign(claims, secret, options);
+} catch (err) {
+  usage(`--expires-in: ${err.message}`);
+}
+const { iat, exp } = jwt.decode(token);
+if (exp - iat > maxAge) {
+  usage(
+    `--expires-in ${expiresIn} is longer than JWT_MAX_TOKEN_AGE (${maxAgeText}): the server would refuse it`,
+  );
+}
+process.stdout.write(token + '\n');

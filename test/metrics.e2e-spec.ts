@@ -464,6 +464,8 @@ describe('Metrics (e2e)', () => {
           'Bearer wrong',
           `Basic ${Buffer.from('ops:wrong').toString('base64')}`,
           `Bearer ${TOKEN}x`,
+          `Bearer ${TOKEN} junk`,
+          `Basic ${Buffer.from(`ops:${TOKEN}`).toString('base64')} junk`,
         ]) {
           const req = request(t.url).get(path);
           if (auth !== undefined) req.set('Authorization', auth);

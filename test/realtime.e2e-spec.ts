@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { sign } from 'jsonwebtoken';
+import { decode, SignOptions } from 'jsonwebtoken';
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
 import { RealtimeGateway } from '../src/realtime/realtime.gateway';
@@ -17,12 +17,20 @@ import {
   emitAck,
   makeToken,
   nextEvent,
+  signToken,
   sleep,
   waitFor,
 } from './utils/socket-client';
-import { createTestApp, TEST_JWT_SECRET, TestApp } from './utils/test-app';
+import { createTestApp, TestApp } from './utils/test-app';
 
 const PUBLISH_TOKEN = 'publish-token-for-tests-0123456789';
+const DAY = 86_400;
+const YEAR = 365 * DAY;
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+const runTokenScript = (args: string[], env: Record<string, string>) =>
+  promisify(execFile)(process.execPath, [join(__dirname, '..', 'scripts', 'token.js'), ...args], {
+    env: { ...process.env, ...env },
+  });
 
 describe('Realtime gateway (e2e)', () => {
   let t: TestApp;
@@ -60,7 +68,7 @@ describe('Realtime gateway (e2e)', () => {
         () => makeToken('alice', [], {}, 'some-other-secret-that-is-long-enough-xx'),
       ],
       ['alg none', () => `${header({ alg: 'none', typ: 'JWT' })}.${header({ sub: 'alice' })}.`],
-      ['an RS256 token', () => sign({ sub: 'alice' }, privateKey, { algorithm: 'RS256' })],
+      ['an RS256 token', () => signToken({ sub: 'alice' }, { algorithm: 'RS256' }, privateKey)],
       [
         'an RS256-labelled token signed with the HMAC secret',
         () => {
@@ -72,11 +80,32 @@ describe('Realtime gateway (e2e)', () => {
       [
         // jsonwebtoken compares whole seconds and accepts this one; it has nevertheless expired.
         'a token whose fractional exp has just passed',
-        () => sign({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 0.001 }, TEST_JWT_SECRET),
+        () => signToken({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 0.001 }),
+      ],
+      ['a token without sub', () => signToken({ portfolios: ['p1'] })],
+      // A token without exp would open sockets for ever, with no way to revoke it.
+      ['a token without exp', () => signToken({ sub: 'alice' }, { expiresIn: undefined })],
+      [
+        'a token issued ten years in the future',
+        () =>
+          signToken({ sub: 'alice', iat: nowSeconds() + 10 * YEAR, exp: nowSeconds() + 10 * YEAR + 3600 }),
       ],
       [
-        'a token without sub',
-        () => sign({ portfolios: ['p1'] }, 'test-secret-that-is-long-enough-for-production-0123'),
+        'a token issued beyond the clock skew',
+        () => signToken({ sub: 'alice', iat: nowSeconds() + 120, exp: nowSeconds() + 3600 }),
+      ],
+      ['a token not valid before an hour from now', () => makeToken('alice', [], { notBefore: 3600 })],
+      [
+        'a token living longer than JWT_MAX_TOKEN_AGE (1d)',
+        () => makeToken('alice', [], { expiresIn: '2d' }),
+      ],
+      [
+        'a token without iat expiring beyond JWT_MAX_TOKEN_AGE',
+        () => makeToken('alice', [], { expiresIn: '25h', noTimestamp: true }),
+      ],
+      [
+        'a token issued a week ago that still has an hour to run',
+        () => signToken({ sub: 'alice', iat: nowSeconds() - 7 * DAY, exp: nowSeconds() + 3600 }),
       ],
       ['a token whose portfolios claim is not a list of ids', () => makeToken('alice', ['ok', '../etc'])],
     ];
@@ -121,13 +150,9 @@ describe('Realtime gateway (e2e)', () => {
     });
 
     it('npm run token prints a token the server accepts', async () => {
-      const { stdout } = await promisify(execFile)(
-        process.execPath,
-        [join(__dirname, '..', 'scripts', 'token.js'), 'script-user', 'p1', 'p2'],
-        {
-          env: { ...process.env, JWT_SECRET: t.config.jwtSecret },
-        },
-      );
+      const { stdout } = await runTokenScript(['script-user', 'p1', 'p2'], {
+        JWT_SECRET: t.config.jwtSecret,
+      });
       const s = track(await connect(createClient(t.url, stdout.trim())));
       await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p2' })).resolves.toEqual({
         ok: true,
@@ -296,6 +321,19 @@ describe('Realtime gateway (e2e)', () => {
       expect(all[3].items[0]).toEqual({ userId: 'carol', data: { qty: 1 }, timestamp: expect.any(String) });
     });
 
+    it('401 unless the header is exactly `Bearer <token>` (the scheme in any case)', async () => {
+      const body = { event: 'trade:executed', userId: 'a', data: {} };
+      const withHeader = (authorization: string) =>
+        request(t.url).post('/events').set('Authorization', authorization).send(body);
+      await withHeader(`Bearer ${PUBLISH_TOKEN} junk`).expect(401);
+      await withHeader(`Bearer ${PUBLISH_TOKEN} ${PUBLISH_TOKEN}`).expect(401);
+      await withHeader(`Bearer  ${PUBLISH_TOKEN}`).expect(401);
+      await withHeader(`Bearer\t${PUBLISH_TOKEN}`).expect(401);
+      await withHeader(`Bearer ${PUBLISH_TOKEN},Bearer other`).expect(401);
+      await withHeader(`bearer ${PUBLISH_TOKEN}`).expect(202);
+      await withHeader(`BEARER ${PUBLISH_TOKEN}`).expect(202);
+    });
+
     it('401 without or with a wrong token', async () => {
       await request(t.url)
         .post('/events')
@@ -412,5 +450,60 @@ describe('Realtime gateway without PUBLISH_TOKEN (e2e)', () => {
       .send({ event: 'trade:executed', userId: 'a', data: {} })
       .expect(503);
     expect(res.body.message).toMatch(/PUBLISH_TOKEN is not set/);
+  });
+});
+
+describe('Realtime gateway with JWT_AUDIENCE, JWT_ISSUER and JWT_MAX_TOKEN_AGE (e2e)', () => {
+  const AUDIENCE = 'trading-ws';
+  const ISSUER = 'https://auth.example.test';
+  const env = { JWT_AUDIENCE: AUDIENCE, JWT_ISSUER: ISSUER, JWT_MAX_TOKEN_AGE: '2h' };
+  const ours = { audience: AUDIENCE, issuer: ISSUER };
+  let t: TestApp;
+  const sockets: Socket[] = [];
+  const track = (s: Socket) => (sockets.push(s), s);
+
+  beforeAll(async () => {
+    t = await createTestApp(env);
+  });
+  afterEach(() => closeAll(sockets));
+  afterAll(() => t.close());
+
+  it('accepts a token for this audience (alone or among others) and issuer', async () => {
+    expect(track(await connect(createClient(t.url, makeToken('alice', [], ours)))).connected).toBe(true);
+    const several = makeToken('alice', [], { ...ours, audience: ['api', AUDIENCE] });
+    expect(track(await connect(createClient(t.url, several))).connected).toBe(true);
+  });
+
+  it.each<[string, SignOptions]>([
+    ['a token without aud', { issuer: ISSUER }],
+    ['a refresh token: same secret, another audience', { ...ours, audience: 'refresh' }],
+    ['a token without iss', { audience: AUDIENCE }],
+    ['a token from another issuer', { ...ours, issuer: 'https://elsewhere.example.test' }],
+    ['a token living longer than JWT_MAX_TOKEN_AGE (2h)', { ...ours, expiresIn: '3h' }],
+  ])('refuses %s with connect_error "unauthorized"', async (_name, options) => {
+    await expect(connectError(t.url, makeToken('alice', [], options))).resolves.toBe('unauthorized');
+  });
+
+  it('npm run token mints exp, aud and iss from the same environment, and the server accepts the token', async () => {
+    const { stdout } = await runTokenScript(['script-user', 'p1'], {
+      JWT_SECRET: t.config.jwtSecret,
+      ...env,
+    });
+    const token = stdout.trim();
+    expect(decode(token)).toMatchObject({ sub: 'script-user', aud: AUDIENCE, iss: ISSUER });
+    const s = track(await connect(createClient(t.url, token)));
+    await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
+      ok: true,
+      portfolioId: 'p1',
+    });
+  });
+
+  it('npm run token refuses to mint a lifetime the server would refuse', async () => {
+    await expect(
+      runTokenScript(['script-user', '--expires-in', '3h'], { JWT_SECRET: t.config.jwtSecret, ...env }),
+    ).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('longer than JWT_MAX_TOKEN_AGE (2h)'),
+    });
   });
 });

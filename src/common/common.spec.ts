@@ -1,4 +1,4 @@
-import { credentialFromAuthorization, safeEqual } from './constant-time';
+import { bearerToken, credentialFromAuthorization, safeEqual } from './constant-time';
 import { memoryLimit, SystemUsageSampler } from './system-usage';
 import { TimeoutError, withTimeout } from './with-timeout';
 
@@ -35,6 +35,30 @@ describe('safeEqual / credentialFromAuthorization', () => {
     expect(credentialFromAuthorization('Token abc')).toBeNull();
     expect(credentialFromAuthorization('Bearer')).toBeNull();
     expect(credentialFromAuthorization(undefined)).toBeNull();
+  });
+
+  const basic = (s: string) => `Basic ${Buffer.from(s).toString('base64')}`;
+  it.each([
+    ['a second word', 'Bearer t0k junk'],
+    ['two spaces', 'Bearer  t0k'],
+    ['a tab', 'Bearer\tt0k'],
+    ['a comma list', 'Bearer t0k,Bearer other'],
+    ['no space', 'Bearert0k'],
+    ['an empty token', 'Bearer '],
+    ['characters outside token68', 'Bearer t0k!'],
+    ['padding in the middle', 'Bearer t0k=x'],
+    ['basic auth with junk after', `${basic('ops:pw')} junk`],
+    ['basic auth that is not base64', 'Basic ops:pw'],
+  ])('parses strictly: refuses %s', (_name, header) => {
+    expect(credentialFromAuthorization(header)).toBeNull();
+    expect(bearerToken(header)).toBeNull();
+  });
+
+  it('accepts any case of the scheme and token68 characters; bearerToken takes Bearer only', () => {
+    expect(credentialFromAuthorization('BEARER a-b.c_d~e+f/g==')).toBe('a-b.c_d~e+f/g==');
+    expect(bearerToken('bearer t0k')).toBe('t0k');
+    expect(bearerToken(basic('ops:t0k'))).toBeNull();
+    expect(credentialFromAuthorization(basic('ops:t0k'))).toBe('t0k');
   });
 });
 

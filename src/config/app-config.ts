@@ -33,7 +33,29 @@ export class AppConfig {
     return this.key;
   }
 
+  /** What a client access token must satisfy besides its HS256 signature; built once, read on every handshake. */
+  get jwt(): JwtPolicy {
+    this.policy ??= {
+      key: this.jwtKey,
+      maxAgeSeconds: this.env.JWT_MAX_TOKEN_AGE,
+      audience: this.env.JWT_AUDIENCE,
+      issuer: this.env.JWT_ISSUER,
+    };
+    return this.policy;
+  }
+
   private key: KeyObject | undefined;
+  private policy: JwtPolicy | undefined;
+}
+
+export interface JwtPolicy {
+  key: KeyObject;
+  /** Longest accepted lifetime, in seconds: `exp - iat`, or `exp - now` for a token without `iat`. */
+  maxAgeSeconds: number;
+  /** When set, `aud` must be this value or a list containing it. */
+  audience: string | undefined;
+  /** When set, `iss` must be exactly this value. */
+  issuer: string | undefined;
 }
 
 /** Used only outside production when JWT_SECRET is unset; the schema refuses to start production without one. */

@@ -60,6 +60,42 @@ describe('parseEnv', () => {
     expect(parseEnv({ NODE_ENV: 'development', CORS_ORIGINS: '*' }).CORS_ORIGINS).toBe('*');
   });
 
+  it('reads JWT_MAX_TOKEN_AGE as a duration with its unit, in seconds, 1s to 30d (default 1d)', () => {
+    expect(parseEnv({}).JWT_MAX_TOKEN_AGE).toBe(86_400);
+    expect(parseEnv({ JWT_MAX_TOKEN_AGE: '900s' }).JWT_MAX_TOKEN_AGE).toBe(900);
+    expect(parseEnv({ JWT_MAX_TOKEN_AGE: '15m' }).JWT_MAX_TOKEN_AGE).toBe(900);
+    expect(parseEnv({ JWT_MAX_TOKEN_AGE: ' 12h ' }).JWT_MAX_TOKEN_AGE).toBe(43_200);
+    expect(parseEnv({ JWT_MAX_TOKEN_AGE: '30d' }).JWT_MAX_TOKEN_AGE).toBe(30 * 86_400);
+    for (const unitless of ['86400', '1.5h', '1 d', '1w', '-1d']) {
+      expect(() => parseEnv({ JWT_MAX_TOKEN_AGE: unitless })).toThrow(
+        /JWT_MAX_TOKEN_AGE must be a whole number with a unit/,
+      );
+    }
+    expect(() => parseEnv({ JWT_MAX_TOKEN_AGE: '31d' })).toThrow(
+      /JWT_MAX_TOKEN_AGE must be between 1s and 30d/,
+    );
+    expect(() => parseEnv({ JWT_MAX_TOKEN_AGE: '0s' })).toThrow(
+      /JWT_MAX_TOKEN_AGE must be between 1s and 30d/,
+    );
+  });
+
+  it('takes JWT_AUDIENCE and JWT_ISSUER as optional strings', () => {
+    const unset = parseEnv({});
+    expect(unset.JWT_AUDIENCE).toBeUndefined();
+    expect(unset.JWT_ISSUER).toBeUndefined();
+    expect(parseEnv({ JWT_AUDIENCE: ' trading-ws ', JWT_ISSUER: 'https://auth.example' })).toMatchObject({
+      JWT_AUDIENCE: 'trading-ws',
+      JWT_ISSUER: 'https://auth.example',
+    });
+  });
+
+  it('refuses a PUBLISH_TOKEN that cannot be sent as a Bearer token, without echoing it', () => {
+    expect(parseEnv({ PUBLISH_TOKEN: 'aB3-._~+/xyz==' }).PUBLISH_TOKEN).toBe('aB3-._~+/xyz==');
+    expect(() => parseEnv({ PUBLISH_TOKEN: 'has space-secret' })).toThrow(
+      /^(?!.*secret).*PUBLISH_TOKEN must be/,
+    );
+  });
+
   it('rejects a warning threshold above its critical one', () => {
     expect(() => parseEnv({ ALERT_CPU_WARNING: '95', ALERT_CPU_CRITICAL: '90' })).toThrow(
       /ALERT_CPU_WARNING must not be above ALERT_CPU_CRITICAL/,

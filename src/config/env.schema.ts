@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TOKEN68 } from '../common/constant-time';
 
 /**
  * The one schema for every environment variable the server reads. Defaults live here; the rest of the code
@@ -69,6 +70,51 @@ const trustProxy = () =>
       return Number(lower) || false;
     });
 
+const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/**
+ * Seconds in a duration written with its unit (`900s`, `15m`, `12h`, `1d`), or null when it is not one. A bare
+ * number is refused: the other durations here carry their unit in the name (`_MS`, `_MINUTES`, `_DAYS`), so
+ * for a name without one a unitless value would be a guess (seconds, as in the token, or ms, as elsewhere?).
+ */
+export function parseDurationSeconds(text: string): number | null {
+  const m = /^(\d{1,9})(s|m|h|d)$/.exec(text.trim());
+  return m === null ? null : Number(m[1]) * DURATION_UNITS[m[2]];
+}
+
+const formatSeconds = (s: number) =>
+  s % 86_400 === 0
+    ? `${s / 86_400}d`
+    : s % 3600 === 0
+      ? `${s / 3600}h`
+      : s % 60 === 0
+        ? `${s / 60}m`
+        : `${s}s`;
+
+/** A duration with its unit, converted once to seconds. */
+const durationSeconds = (def: string, min: number, max: number) =>
+  z
+    .string()
+    .default(def)
+    .transform((v, ctx) => {
+      const seconds = parseDurationSeconds(v);
+      if (seconds === null) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be a whole number with a unit: s, m, h or d (e.g. 12h)',
+        });
+        return z.NEVER;
+      }
+      if (seconds < min || seconds > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be between ${formatSeconds(min)} and ${formatSeconds(max)}`,
+        });
+        return z.NEVER;
+      }
+      return seconds;
+    });
+
 const threshold = (warning: number, critical: number, max: number) => ({
   warning: num(warning, 0, max),
   critical: num(critical, 0, max),
@@ -115,8 +161,15 @@ const rawSchema = z.object({
 
   // Real-time gateway
   JWT_SECRET: optionalString(),
+  // Access tokens live at most this long (exp - iat); 30d is the ceiling because a socket token cannot be revoked.
+  JWT_MAX_TOKEN_AGE: durationSeconds('1d', 1, 30 * 86_400),
+  JWT_AUDIENCE: optionalString(),
+  JWT_ISSUER: optionalString(),
   CORS_ORIGINS: optionalString(),
-  PUBLISH_TOKEN: optionalString(),
+  // Sent as `Authorization: Bearer <token>`, which only carries these characters; refuse at start, not per request.
+  PUBLISH_TOKEN: optionalString().refine((v) => v === undefined || TOKEN68.test(v), {
+    message: 'must be letters, digits and - . _ ~ + / only (= allowed at the end)',
+  }),
   PUBLISH_BODY_TIMEOUT_MS: int(10_000, 50, 3_600_000),
   WS_MAX_CONNECTIONS_PER_USER: int(10, 1, 100_000),
   WS_MAX_CONNECTIONS: int(10000, 0, 10_000_000),

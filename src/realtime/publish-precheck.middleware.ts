@@ -8,7 +8,7 @@ import {
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { credentialFromAuthorization, safeEqual } from '../common/constant-time';
+import { bearerToken, safeEqual } from '../common/constant-time';
 import { AppConfig } from '../config/app-config';
 import { markRejected, Rejection, REJECTIONS } from '../logging/request-rejection';
 import { PUBLISH_BODY_LIMIT_BYTES } from './realtime.events';
@@ -44,8 +44,8 @@ export class PublishPrecheckMiddleware implements NestMiddleware {
       };
     }
     const authorization = req.headers.authorization;
-    const given = credentialFromAuthorization(authorization);
-    if (given === null || !/^bearer\s/i.test(authorization ?? '') || !safeEqual(given, token)) {
+    const given = bearerToken(authorization);
+    if (given === null || !safeEqual(given, token)) {
       return {
         reason: REJECTIONS.UNAUTHORIZED,
         exception: new UnauthorizedException('A valid PUBLISH_TOKEN bearer token is required'),

@@ -144,7 +144,7 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
     if (this.shutdown.isDraining)
       return this.refuse(REFUSAL_REASONS.SHUTTING_DOWN, CONNECT_ERRORS.SHUTTING_DOWN);
     const auth = socket.handshake.auth as { token?: unknown } | undefined;
-    const identity = verifyAccessToken(auth?.token, this.config.jwtKey);
+    const identity = verifyAccessToken(auth?.token, this.config.jwt);
     if (identity === null) return this.refuse(REFUSAL_REASONS.UNAUTHORIZED, CONNECT_ERRORS.UNAUTHORIZED);
     if (this.registry.countFor(identity.userId) >= this.maxPerUser)
       return this.refuse(REFUSAL_REASONS.TOO_MANY_CONNECTIONS, CONNECT_ERRORS.TOO_MANY_CONNECTIONS, {
@@ -191,7 +191,7 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
       this.handleEvent(socket, identity, limiter, event, data, ack);
     });
     this.publishConnectionCounts();
-    if (identity.expiresAt !== null) expiry = this.scheduleExpiry(socket, identity.expiresAt);
+    expiry = this.scheduleExpiry(socket, identity.expiresAt);
   }
 
   /** One client event: rate limit, dispatch, time, answer. Never throws into Socket.IO. */

@@ -1,6 +1,23 @@
-import { sign, SignOptions } from 'jsonwebtoken';
+import { PrivateKey, Secret, sign, SignOptions } from 'jsonwebtoken';
 import { io, ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
 import { TEST_JWT_SECRET } from './test-app';
+
+/**
+ * Every token the tests mint: HS256, `iat` now and `exp` in an hour unless `claims` or `options` say otherwise.
+ * An option given as `undefined` is left out, so `{ expiresIn: undefined }` mints a token without `exp`.
+ */
+export function signToken(
+  claims: Record<string, unknown>,
+  options: SignOptions = {},
+  secret: Secret | PrivateKey = TEST_JWT_SECRET,
+): string {
+  const merged: SignOptions = { algorithm: 'HS256', expiresIn: '1h', ...options };
+  if ('exp' in claims && !('expiresIn' in options)) delete merged.expiresIn;
+  for (const key of Object.keys(merged) as Array<keyof SignOptions>) {
+    if (merged[key] === undefined) delete merged[key];
+  }
+  return sign(claims, secret, merged);
+}
 
 /** A signed access token for `userId`, valid for an hour unless `options` say otherwise. */
 export function makeToken(
@@ -9,8 +26,7 @@ export function makeToken(
   options: SignOptions = {},
   secret: string = TEST_JWT_SECRET,
 ): string {
-  const claims = portfolios === undefined ? {} : { portfolios };
-  return sign(claims, secret, { algorithm: 'HS256', subject: userId, expiresIn: '1h', ...options });
+  return signToken(portfolios === undefined ? {} : { portfolios }, { subject: userId, ...options }, secret);
 }
 
 export type ClientOptions = Partial<ManagerOptions & SocketOptions>;
