@@ -16,6 +16,7 @@ class LogProbeController {
       message: 'inside handler',
       token: 'leaky-token',
       nested: { password: 'leaky-password' },
+      upstream: { headers: { authorization: 'Bearer leaky-authorization' } },
     });
     this.logger.error({ message: 'handled failure', err: new Error('probe failure') });
     return { ok: true };
@@ -130,11 +131,13 @@ describe('Logging inside handlers (e2e)', () => {
         token: '[REDACTED]',
       });
       expect(inside.nested).toEqual({ password: '[REDACTED]' });
+      expect(inside.upstream).toEqual({ headers: { authorization: '[REDACTED]' } });
       const failure = logs.find('handled failure')[0];
       expect(failure).toMatchObject({ level: 'error', requestId: 'probe-req-1', error: 'probe failure' });
       expect(String(failure.stack)).toContain('Error: probe failure');
       expect(logs.text).not.toContain('leaky-token');
       expect(logs.text).not.toContain('leaky-password');
+      expect(logs.text).not.toContain('leaky-authorization');
     } finally {
       await app.close();
     }
