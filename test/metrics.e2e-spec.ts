@@ -465,6 +465,12 @@ describe('Metrics (e2e)', () => {
           'Bearer wrong',
           `Basic ${Buffer.from('ops:wrong').toString('base64')}`,
           `Bearer ${TOKEN}x`,
+          // A prefix of the token, and an empty basic-auth password (with or without the token as user name).
+          `Bearer ${TOKEN.slice(0, -1)}`,
+          `Bearer ${TOKEN.slice(0, 1)}`,
+          `Basic ${Buffer.from(`ops:${TOKEN.slice(0, -1)}`).toString('base64')}`,
+          `Basic ${Buffer.from('ops:').toString('base64')}`,
+          `Basic ${Buffer.from(`${TOKEN}:`).toString('base64')}`,
         ]) {
           const req = request(t.url).get(path);
           if (auth !== undefined) req.set('Authorization', auth);
