@@ -5,7 +5,7 @@ import { METRICS_REGISTRY } from '../src/metrics/metrics.registry';
 import { RealtimeStatsSource } from '../src/metrics/metrics.service';
 import { WS_EVENT_LABELS } from '../src/metrics/metric-names';
 import { sleep } from '../src/common/with-timeout';
-import { LogCapture } from './utils/log-capture';
+import { LogCapture, logBarrier } from './utils/log-capture';
 import {
   createMetricsApp,
   MetricsApp,
@@ -401,7 +401,7 @@ describe('Metrics (e2e)', () => {
     it('logs "Slow request detected" at warn above HTTP_SLOW_REQUEST_MS, with the URL redacted, and nothing extra for fast ones', async () => {
       await request(t.url).get('/probe/slow?ms=0&token=leak-me').expect(200);
       await request(t.url).get('/probe/slow?ms=150&token=leak-me').expect(200);
-      await settle();
+      await logs.waitForLine((l) => l.message === 'Slow request detected');
       const slow = logs.find('Slow request detected');
       expect(slow).toHaveLength(1);
       expect(slow[0]).toMatchObject({
@@ -432,8 +432,8 @@ describe('Metrics (e2e)', () => {
 
     it('logs each request once at debug with its route pattern and duration', async () => {
       await request(t.url).get('/probe/items/abc-123').expect(200);
-      await settle();
-      const timed = logs.find('Request timed');
+      await logBarrier(t.url, logs); // a second line for it would have been written by now
+      const timed = logs.find('Request timed').filter((l) => l.route === '/probe/items/:id');
       expect(timed).toHaveLength(1);
       expect(timed[0]).toMatchObject({
         level: 'debug',
