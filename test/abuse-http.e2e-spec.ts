@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
 import { ErrorReporter } from '../src/error-tracking/error-reporter';
-import { LogCapture } from './utils/log-capture';
+import { LogCapture, logBarrier } from './utils/log-capture';
 import { headerValues, rawHttp, RawHttpResponse } from './utils/raw-http';
 import { expectServerServes } from './utils/server-checks';
 import { closeAll, connect, createClient, emitAck, makeToken, nextEvent } from './utils/socket-client';
@@ -49,7 +49,7 @@ describe('Abuse: HTTP (e2e)', () => {
    * server error with a stack, and never sent to error tracking, or anyone could flood both.
    */
   const expectTreatedAsClientError = async () => {
-    await new Promise((r) => setTimeout(r, 200)); // the error handler logs after the response is sent
+    await logBarrier(t.url, logs); // the error handler logs after the response is sent
     const errors = logs.lines.slice(logMark).filter((l) => l.level === 'error' || l.level === 'fatal');
     expect(errors.map((l) => `${String(l.context)}: ${String(l.message)}`)).toEqual([]);
     expect(reported).not.toHaveBeenCalled();

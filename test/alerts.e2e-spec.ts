@@ -387,15 +387,15 @@ describe('Alerts (e2e)', () => {
       await Promise.all([slack.stop(), discord.stop(), smtp.stop()]);
     });
 
-    async function dispatchTimed() {
-      const started = Date.now();
-      const outcomes = await t.app.get(AlertDispatcher).dispatch(notification());
-      return { outcomes, elapsed: Date.now() - started };
-    }
+    // No upper bounds on wall-clock time here (they fail on a busy machine, not on a bug): a send that overran its
+    // time limit ends as result 'timeout', so a 'failure' or 'success' outcome shows it finished within it.
+    const dispatch = () => t.app.get(AlertDispatcher).dispatch(notification());
+    const slackFailureLogged = () =>
+      logs.find('Alert notification failed').some((l) => l.channel === 'slack' && l.key === 'system.memory');
 
     it('500: retried with backoff, then given up within the timeout; the others deliver', async () => {
       slack.fallback = { kind: 'status', status: 500 };
-      const { outcomes, elapsed } = await dispatchTimed();
+      const outcomes = await dispatch();
       expect(outcomes).toEqual([
         { channel: 'slack', result: 'failure', error: 'HTTP 500 after 3 attempts' },
         { channel: 'discord', result: 'success' },
@@ -403,12 +403,11 @@ describe('Alerts (e2e)', () => {
       ]);
       expect(slack.requests).toHaveLength(3);
       expect(discord.requests).toHaveLength(1);
-      expect(elapsed).toBeLessThan(TIMEOUT + 1000);
     });
 
     it('429 with Retry-After: waits as told, then delivers', async () => {
       slack.respond({ kind: 'status', status: 429, headers: { 'retry-after': '1' } });
-      const { outcomes } = await dispatchTimed();
+      const outcomes = await dispatch();
       expect(outcomes[0]).toEqual({ channel: 'slack', result: 'success' });
       expect(slack.requests).toHaveLength(2);
       expect(slack.requests[1].at - slack.requests[0].at).toBeGreaterThanOrEqual(950);
@@ -417,26 +416,24 @@ describe('Alerts (e2e)', () => {
 
     it('429 asking for longer than the time left: gives up at once instead of overrunning', async () => {
       slack.respond({ kind: 'status', status: 429, headers: { 'retry-after': '30' } });
-      const { outcomes, elapsed } = await dispatchTimed();
+      const outcomes = await dispatch();
       expect(outcomes[0]).toEqual({
         channel: 'slack',
         result: 'failure',
         error: 'HTTP 429; retry in 10000ms would pass the send timeout',
       });
       expect(slack.requests).toHaveLength(1);
-      expect(elapsed).toBeLessThan(TIMEOUT);
     });
 
     it('connection reset: retried, then a failure; the others deliver', async () => {
       slack.fallback = { kind: 'reset' };
-      const { outcomes, elapsed } = await dispatchTimed();
+      const outcomes = await dispatch();
       expect(outcomes[0]).toEqual({
         channel: 'slack',
         result: 'failure',
         error: expect.stringMatching(/^request failed \((ECONNRESET|UND_ERR_SOCKET)\) after 3 attempts$/),
       });
       expect(outcomes.slice(1).map((o) => o.result)).toEqual(['success', 'success']);
-      expect(elapsed).toBeLessThan(TIMEOUT + 1000);
     });
 
     it('never answers: ends at the timeout while the others have delivered and the monitors keep running', async () => {
@@ -444,25 +441,26 @@ describe('Alerts (e2e)', () => {
       const scheduler = t.app.get(AlertScheduler);
       const memory = t.app.get(MemoryMonitor);
       const mailsBefore = smtp.messages.length;
+      // Ordering rather than wall-clock windows: the monitors and the other channels are done while the Slack
+      // send is still hanging (its failure not yet logged), and that send ends as a timeout, not before its time.
+      // Only lower bounds on time: a busy machine makes everything slower, never a timer early.
       const started = Date.now();
       // Two runs: memory breaches twice and fires; the sends go on in the background.
       expect(await scheduler.run(memory)).toBe(true);
       expect(await scheduler.run(memory)).toBe(true);
-      const monitorsDone = Date.now() - started;
-      expect(monitorsDone).toBeLessThan(TIMEOUT);
+      expect(slackFailureLogged()).toBe(false);
       await waitFor(
         () => discord.requests.length === 1 && smtp.messages.length === mailsBefore + 1,
         TIMEOUT,
         'other channels delivered',
       );
-      expect(Date.now() - started).toBeLessThan(TIMEOUT);
+      expect(slackFailureLogged()).toBe(false);
       expect(slack.requests).toHaveLength(1);
       // A third run while the Slack send still hangs is not held up either.
       expect(await scheduler.run(memory)).toBe(true);
+      expect(slackFailureLogged()).toBe(false);
       await t.app.get(AlertDelivery).flush();
-      const total = Date.now() - started;
-      expect(total).toBeGreaterThanOrEqual(TIMEOUT - 50);
-      expect(total).toBeLessThan(TIMEOUT + 1000);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(TIMEOUT - 50);
       const failed = logs
         .find('Alert notification failed')
         .filter((l) => l.channel === 'slack' && l.key === 'system.memory');

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { Controller, Get, Logger, Module } from '@nestjs/common';
 import { BASE_TEST_ENV, createTestApp, TestApp } from './utils/test-app';
-import { LogCapture } from './utils/log-capture';
+import { LogCapture, logBarrier } from './utils/log-capture';
 
 const SECRET_TOKEN = 'sup3r-s3cret-bearer-value';
 const COOKIE = 'session=very-private-cookie';
@@ -16,6 +16,7 @@ class LogProbeController {
       message: 'inside handler',
       token: 'leaky-token',
       nested: { password: 'leaky-password' },
+      upstream: { headers: { authorization: 'Bearer leaky-authorization' } },
     });
     this.logger.error({ message: 'handled failure', err: new Error('probe failure') });
     return { ok: true };
@@ -61,7 +62,7 @@ describe('Logging (e2e)', () => {
     const before = logs.lines.length;
     await request(t.url).get('/health').set('x-request-id', 'health-probe-1').expect(200);
     await request(t.url).get('/health/redis').set('x-request-id', 'health-probe-2').expect(503);
-    await new Promise((r) => setTimeout(r, 50));
+    await logBarrier(t.url, logs);
     const after = logs.lines.slice(before);
     expect(after.filter((l) => l.requestId === 'health-probe-1' || l.requestId === 'health-probe-2')).toEqual(
       [],
@@ -74,7 +75,7 @@ describe('Logging (e2e)', () => {
       .set('authorization', `Bearer ${SECRET_TOKEN}`)
       .set('cookie', COOKIE)
       .expect(404);
-    await new Promise((r) => setTimeout(r, 50));
+    await logBarrier(t.url, logs);
     expect(logs.text).not.toContain(SECRET_TOKEN);
     expect(logs.text).not.toContain('very-private-cookie');
     expect(logs.text).toContain('token=[REDACTED]&page=2');
@@ -96,7 +97,7 @@ describe('Logging (e2e)', () => {
       .send(JSON.stringify({ event: 'trade:executed', userId: 'u', data: { blob: 'x'.repeat(2_000_000) } }))
       .expect(413);
     expect(huge.body).toMatchObject({ statusCode: 413, error: 'Payload Too Large' });
-    await new Promise((r) => setTimeout(r, 50));
+    await logBarrier(t.url, logs);
     expect(logs.lines.slice(before).filter((l) => l.level === 'error')).toEqual([]);
   });
 });
@@ -130,11 +131,13 @@ describe('Logging inside handlers (e2e)', () => {
         token: '[REDACTED]',
       });
       expect(inside.nested).toEqual({ password: '[REDACTED]' });
+      expect(inside.upstream).toEqual({ headers: { authorization: '[REDACTED]' } });
       const failure = logs.find('handled failure')[0];
       expect(failure).toMatchObject({ level: 'error', requestId: 'probe-req-1', error: 'probe failure' });
       expect(String(failure.stack)).toContain('Error: probe failure');
       expect(logs.text).not.toContain('leaky-token');
       expect(logs.text).not.toContain('leaky-password');
+      expect(logs.text).not.toContain('leaky-authorization');
     } finally {
       await app.close();
     }
@@ -159,7 +162,7 @@ describe('Deliberate 503s in the request log (e2e)', () => {
       .set('x-request-id', 'disabled-publish-1')
       .send({ event: 'trade:executed', userId: 'u', data: {} })
       .expect(503);
-    await new Promise((r) => setTimeout(r, 50));
+    await logs.waitForLine((l) => l.requestId === 'disabled-publish-1');
     const line = logs.lines.find(
       (l) => l.requestId === 'disabled-publish-1' && l.message === 'POST /events 503',
     );

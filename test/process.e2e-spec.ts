@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import request from 'supertest';
 import { freePort } from './utils/ports';
+import { waitFor } from './utils/socket-client';
 import { ensureBuilt, ROOT, ServerProcess } from './utils/server-process';
 import { TEST_JWT_SECRET } from './utils/test-app';
 
@@ -79,7 +80,8 @@ describe('Server process (e2e)', () => {
 
       const signalledAt = Date.now();
       server.proc.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 200));
+      // "At once" means as soon as the signal is handled, which the process says in its first shutdown line.
+      await waitFor(() => server.lines.some((l) => l.message === 'Shutdown started'), 5000);
       const live = await get('/health');
       expect(live).toEqual({ status: 503, body: expect.objectContaining({ status: 'unhealthy' }) });
       const ready = await get('/health/ready');

@@ -2,6 +2,7 @@ import type { Socket } from 'socket.io-client';
 import { ErrorReporter } from '../src/error-tracking/error-reporter';
 import { ShutdownState } from '../src/lifecycle/shutdown-state';
 import { MetricsService } from '../src/metrics/metrics.service';
+import { RealtimeGateway } from '../src/realtime/realtime.gateway';
 import { LogCapture } from './utils/log-capture';
 import {
   closeAll,
@@ -12,7 +13,7 @@ import {
   disconnected,
   emitAck,
   makeToken,
-  sleep,
+  waitFor,
 } from './utils/socket-client';
 import { createTestApp, TestApp } from './utils/test-app';
 
@@ -192,8 +193,11 @@ describe('Realtime gateway limits and failures (e2e)', () => {
     await client('capped');
     await expect(connectError(t.url, makeToken('capped'))).resolves.toBe('too_many_connections');
     await client('someone-else');
+    const gateway = t.app.get(RealtimeGateway);
+    const open = gateway.getStats().totalConnections;
     first.disconnect();
-    await sleep(100);
+    // The server frees the slot when it sees the disconnect, not when the client sends it.
+    await waitFor(() => gateway.getStats().totalConnections === open - 1, 3000);
     await client('capped');
   });
 });

@@ -18,7 +18,6 @@ import {
   makeToken,
   nextEvent,
   signToken,
-  sleep,
   waitFor,
 } from './utils/socket-client';
 import { createTestApp, TestApp } from './utils/test-app';
@@ -192,7 +191,8 @@ describe('Realtime gateway (e2e)', () => {
         rooms: ['portfolio:p1'],
         delivered: 0,
       });
-      await sleep(150);
+      // An ack round trip on the same socket: an update sent by that publish would have arrived before it.
+      await emitAck(s, 'portfolio:unsubscribe', { portfolioId: 'p1' });
       expect(after.items).toEqual([]);
     });
 
@@ -273,7 +273,7 @@ describe('Realtime gateway (e2e)', () => {
         ok: true,
         portfolioId: 'p1',
       });
-      await sleep(100);
+      // That ack was sent after the unknown events were handled: an answer to them would have arrived first.
       expect(answered).toBe(false);
       expect(s.connected).toBe(true);
     });
@@ -304,7 +304,10 @@ describe('Realtime gateway (e2e)', () => {
         delivered: 3,
       });
       await waitFor(() => all[0].items.length + all[1].items.length + all[2].items.length === 3, 2000);
-      await sleep(100);
+      // An ack round trip on every socket: a delivery to a wrong one, or a second one, would have arrived first.
+      await Promise.all(
+        [a1, a2, b, c, d].map((s) => emitAck(s, 'portfolio:unsubscribe', { portfolioId: 'p9' })),
+      );
       expect(all.map((x) => x.items.length)).toEqual([1, 1, 1, 0, 0]);
       expect(all[0].items[0]).toEqual({
         userId: 'alice',

@@ -136,4 +136,49 @@ describe('parseEnv', () => {
       /ALERT_EMAIL_TO must be set together/,
     );
   });
+
+  it('refuses a webhook URL that can never work, naming the variable and never the URL', () => {
+    const problemsOf = (source: Record<string, string>): string[] => {
+      try {
+        parseEnv(source);
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigValidationError);
+        expect((e as Error).message).not.toMatch(/hunter2|hooks\.example|T000|webhook-path/);
+        return (e as ConfigValidationError).problems.map((p) => `${p.variable} ${p.problem}`);
+      }
+      return [];
+    };
+    const prod = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) };
+    // Credentials in the URL: refused everywhere.
+    expect(
+      problemsOf({
+        SLACK_WEBHOOK: 'https://ops:hunter2@hooks.example/services/T000/B000/webhook-path',
+        DISCORD_WEBHOOK: 'https://hunter2@hooks.example/api/webhooks/1/webhook-path',
+      }),
+    ).toEqual([
+      'SLACK_WEBHOOK must not contain credentials (user:password@)',
+      'DISCORD_WEBHOOK must not contain credentials (user:password@)',
+    ]);
+    // Clear text: refused in production, allowed elsewhere (tests and local receivers use http://127.0.0.1).
+    expect(
+      problemsOf({
+        ...prod,
+        SLACK_WEBHOOK: 'http://hooks.example/services/T000/B000/webhook-path',
+        DISCORD_WEBHOOK: 'HTTP://hooks.example/api/webhooks/1/webhook-path',
+      }),
+    ).toEqual([
+      'SLACK_WEBHOOK must be an https:// URL in production',
+      'DISCORD_WEBHOOK must be an https:// URL in production',
+    ]);
+    expect(problemsOf({ SLACK_WEBHOOK: 'http://127.0.0.1:9999/services/T000/B000/webhook-path' })).toEqual(
+      [],
+    );
+    expect(
+      problemsOf({
+        ...prod,
+        SLACK_WEBHOOK: 'https://hooks.example/services/T000/B000/webhook-path',
+        DISCORD_WEBHOOK: 'https://hooks.example/api/webhooks/1/webhook-path',
+      }),
+    ).toEqual([]);
+  });
 });

@@ -42,6 +42,27 @@ const urlWithProtocols = (protocols: string[], label: string) =>
     { message: `must be a ${label} URL (${protocols.map((p) => p + '//').join(' or ')})` },
   );
 
+/**
+ * A webhook's secret is its path: a URL that also carries `user:password@` can never work as intended (Slack and
+ * Discord ignore it) and puts a second secret where logs and error trackers expect none.
+ */
+const webhookUrl = () =>
+  urlWithProtocols(['https:', 'http:'], 'http(s)').refine(
+    (v) => {
+      if (v === undefined) return true;
+      try {
+        const url = new URL(v);
+        return url.username === '' && url.password === '';
+      } catch {
+        return true; // already refused above, with its own message
+      }
+    },
+    { message: 'must not contain credentials (user:password@)' },
+  );
+
+/** Webhook URLs: checked for credentials by webhookUrl() and for https in production by crossFieldIssues(). */
+const WEBHOOK_VARIABLES = ['SLACK_WEBHOOK', 'DISCORD_WEBHOOK'] as const;
+
 const csv = (def: string) =>
   z
     .string()
@@ -220,8 +241,8 @@ const rawSchema = z.object({
   ALERT_EVENT_LOOP_DELAY_WARNING: eventLoopDelay.warning,
   ALERT_EVENT_LOOP_DELAY_CRITICAL: eventLoopDelay.critical,
   ALERT_NOTIFY_TIMEOUT_MS: int(5000, 100, 60_000),
-  SLACK_WEBHOOK: urlWithProtocols(['https:', 'http:'], 'http(s)'),
-  DISCORD_WEBHOOK: urlWithProtocols(['https:', 'http:'], 'http(s)'),
+  SLACK_WEBHOOK: webhookUrl(),
+  DISCORD_WEBHOOK: webhookUrl(),
   SMTP_URL: urlWithProtocols(['smtp:', 'smtps:'], 'SMTP'),
   ALERT_EMAIL_TO: optionalString(),
   ALERT_EMAIL_FROM: optionalString(),
@@ -263,6 +284,13 @@ function crossFieldIssues(env: Partial<Raw>): Issue[] {
   }
   if (prod && env.CORS_ORIGINS?.split(',').some((o) => o.trim() === '*')) {
     issues.push({ path: 'CORS_ORIGINS', message: "must not contain '*' in production" });
+  }
+  // Alerts sent in clear text would expose the webhook's secret path to anyone on the way.
+  for (const name of WEBHOOK_VARIABLES) {
+    const url = env[name];
+    if (prod && url !== undefined && !url.toLowerCase().startsWith('https://')) {
+      issues.push({ path: name, message: 'must be an https:// URL in production' });
+    }
   }
   if (env.WS_TRANSPORTS !== undefined) {
     if (env.WS_TRANSPORTS.length === 0) {

@@ -1,5 +1,6 @@
-import { censorSecrets, redactUrl } from './log-redaction';
-import { flattenError } from './logger.options';
+import pino from 'pino';
+import { censorSecrets, REDACTED, redactUrl } from './log-redaction';
+import { basePinoOptions, flattenError } from './logger.options';
 import { isWellFormedRequestId } from './request-id';
 
 describe('redactUrl', () => {
@@ -70,5 +71,45 @@ describe('censorSecrets', () => {
     const out = censorSecrets({ target: 'redis://default:pw@h:1', err });
     expect(out.target).toBe('redis://[REDACTED]@h:1');
     expect(out.err).toBe(err);
+  });
+});
+
+describe('log redaction of authorization', () => {
+  /** One line through the logger options every log line of the app goes through (redact paths and censorSecrets). */
+  function logLine(fields: Record<string, unknown>): { text: string; line: Record<string, any> } {
+    let text = '';
+    const logger = pino(basePinoOptions({ LOG_LEVEL: 'info', SERVICE_NAME: 'redaction', NODE_ENV: 'test' }), {
+      write: (s: string) => void (text += s),
+    });
+    logger.info(fields, 'line');
+    return { text, line: JSON.parse(text) };
+  }
+
+  /** Something a library hands to a log call: a class instance, which censorSecrets leaves to the redact paths. */
+  class OutgoingCall {
+    readonly headers: Record<string, string>;
+    constructor(authorization: string) {
+      this.headers = { authorization, accept: 'application/json' };
+    }
+  }
+
+  // Plain objects and arrays are censored at any depth (censorSecrets); class instances, which it leaves alone,
+  // only down to the fixed redact paths' depth (`*.*.authorization`): these cases pin both mechanisms.
+  it('censors an authorization field at any depth, in plain objects, arrays and class instances', () => {
+    const { text, line } = logLine({
+      authorization: 'Bearer secret-at-top',
+      headers: { authorization: 'Bearer secret-in-headers' },
+      req: new OutgoingCall('Bearer secret-in-req-instance'),
+      upstream: new OutgoingCall('Bearer secret-in-nested-instance'),
+      calls: [{ headers: { authorization: 'Bearer secret-in-array' } }],
+      a: { b: { c: { d: { Authorization: 'Bearer secret-deep-down' } } } },
+    });
+    expect(line.authorization).toBe(REDACTED);
+    expect(line.headers.authorization).toBe(REDACTED);
+    expect(line.req.headers).toEqual({ authorization: REDACTED, accept: 'application/json' });
+    expect(line.upstream.headers.authorization).toBe(REDACTED);
+    expect(line.calls[0].headers.authorization).toBe(REDACTED);
+    expect(line.a.b.c.d.Authorization).toBe(REDACTED);
+    expect(text).not.toContain('secret-');
   });
 });

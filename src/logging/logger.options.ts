@@ -1,20 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Params } from 'nestjs-pino';
 import type { LoggerOptions } from 'pino';
+import { isHealthPath } from '../common/health-path';
 import type { Env } from '../config/env.schema';
 import { censorSecrets, REDACTED, REDACT_PATHS, redactUrl } from './log-redaction';
 import { assignRequestId } from './request-id';
 import { rejectionOf } from './request-rejection';
-
-/** Health probes come every few seconds from platforms and load balancers; at info they would drown the logs. */
-export const QUIET_PATH_PREFIXES = ['/health'];
-
-function isQuietPath(url: string | undefined): boolean {
-  return (
-    url !== undefined &&
-    QUIET_PATH_PREFIXES.some((p) => url === p || url.startsWith(p + '/') || url.startsWith(p + '?'))
-  );
-}
 
 /** `err` (what pino and nestjs-pino use) becomes `error` (message) and `stack`, as operators search for them. */
 export function flattenError(obj: Record<string, unknown>): Record<string, unknown> {
@@ -66,7 +57,8 @@ export function loggerParams(env: Env): Params {
       quietReqLogger: true,
       customAttributeKeys: { reqId: 'requestId', responseTime: 'duration' },
       customLogLevel: (req, res, err) => {
-        if (isQuietPath(req.url)) return 'debug';
+        // Health probes come every few seconds from platforms and load balancers; at info they would drown the logs.
+        if (isHealthPath(req.url)) return 'debug';
         // Refused before a handler ran (too large, wrong token, stalled body...): the client's doing, but a flood of
         // them is what an operator must notice, so one warning each rather than an info line among thousands.
         if (rejectionOf(res) !== undefined) return 'warn';

@@ -7,7 +7,8 @@ import { MetricsService } from './metrics.service';
 
 /**
  * Times every HTTP request, from the moment it reaches the app until its response is finished (or the client
- * went away), into http_requests_total / http_request_duration_seconds and the 60 s window. A middleware rather
+ * went away), into http_requests_total / http_request_duration_seconds and (health probes aside) the 60 s window
+ * behind JSON /metrics and the HTTP alerts. A middleware rather
  * than an interceptor: interceptors never see 404s for unknown paths nor requests refused by a guard.
  *
  * The `route` label is the route pattern Express matched (`/dashboard/static/:file`), never the raw URL; a

@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { AppConfig } from '../config/app-config';
+import { isHealthPath } from '../common/health-path';
 import { errorMessage } from '../common/with-timeout';
 import { SERVER_EVENTS } from '../realtime/realtime.events';
 import { DatabaseService } from '../database/database.service';
@@ -60,6 +61,7 @@ export interface MetricsSnapshot {
     cpu: number;
     eventLoopDelay: { p50: number; p99: number };
   };
+  /** Requests to the app's own routes and 404s: health probes are left out (they are the platform's traffic). */
   http: { requestsPerSecond: number; errorRate: number; latency: { p50: number; p95: number; p99: number } };
   business: { activeUsers: number; subscriptionEvents: number; trades: number };
   /**
@@ -337,7 +339,10 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  /** One HTTP request; `route` is the route pattern, never the raw URL. */
+  /**
+   * One HTTP request; `route` is the route pattern, never the raw URL. Every request is counted in
+   * http_requests_total / http_request_duration_seconds; the 60 s window leaves out health probes.
+   */
   recordHttp(method: string, route: string, statusCode: number, durationMs: number): void {
     if (!this.enabled) return;
     const m = method.toUpperCase();
@@ -352,7 +357,10 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     const ms = Math.max(0, durationMs);
     this.httpRequests.inc(labels);
     this.httpDuration.observe(labels, ms / 1000);
-    this.httpWindow.record(ms, statusCode >= 500);
+    // Health probes keep their series above (route="/health/ready"...) but stay out of the window that JSON
+    // /metrics and the http.* alerts read: a probe answering 503 while a dependency is down is the health check
+    // doing its job, and on a quiet replica the probes alone would make up the error rate and the p95.
+    if (!isHealthPath(route)) this.httpWindow.record(ms, statusCode >= 500);
   }
 
   /** Connection gauges; the gateway calls this on every connect/disconnect. */

@@ -7,7 +7,7 @@ import type { Monitor, Reading } from '../alert.types';
 
 /**
  * The figures the metrics module measures over its 60 s window: HTTP error rate (% of responses that were 5xx),
- * HTTP p95, active WebSocket connections, event-loop delay p99. While the metrics are not available (the
+ * HTTP p95 (both without health probes), active WebSocket connections, event-loop delay p99. While the metrics are not available (the
  * gateway is not up yet) there is nothing to evaluate: those alerts keep their state.
  */
 @Injectable()
