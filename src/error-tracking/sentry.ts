@@ -63,7 +63,7 @@ export function loadProfilingIntegration(): { integration: Integration } | { err
     }
     return { integration: nodeProfilingIntegration() };
   } catch (err) {
-    return { error: err instanceof Error ? err.message.split('\n')[0] : String(err) };
+    return { error: oneLine([err]) };
   } finally {
     console.log = log;
     console.warn = warn;
