@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { Page } from 'playwright-core';
+import type { Page, Response } from 'playwright-core';
 import request from 'supertest';
 import { alertTransition, snapshotRecord } from '../src/history/history.fixtures';
 import {
@@ -105,22 +105,48 @@ async function directHistory(url: string, query: string): Promise<HistoryBody> {
     .body as HistoryBody;
 }
 
-/** Runs `action`, then waits until the page has drawn the /metrics/history answer it received; returns that answer. */
+/**
+ * Runs `action`, then waits until the page has drawn a /metrics/history answer that arrived since, and returns
+ * that answer. The first answer to arrive is not necessarily it: a periodic refresh of the previous choice can be
+ * in flight when the action runs (more likely on a loaded machine), and the page discards that one. So the answer
+ * drawn is found by its `to`.
+ */
 async function historyLoaded(page: Page, action: () => Promise<unknown>): Promise<HistoryBody> {
-  const response = page.waitForResponse((r) => new URL(r.url()).pathname === '/metrics/history', WAIT);
-  await action();
-  const res = await response;
-  expect(res.status()).toBe(200);
-  const body = (await res.json()) as HistoryBody;
-  await page.waitForFunction(
-    (to) => {
-      const b = (globalThis as any).document.body;
-      return b.getAttribute('data-history-to') === to && b.getAttribute('data-history') === 'ready';
-    },
-    body.to,
-    WAIT,
-  );
-  return body;
+  const answers = new Map<string, HistoryBody>();
+  const reading: Array<Promise<void>> = [];
+  const onResponse = (res: Response): void => {
+    if (new URL(res.url()).pathname !== '/metrics/history' || res.status() !== 200) return;
+    reading.push(
+      res
+        .json()
+        .then((body: HistoryBody) => void answers.set(body.to, body))
+        // The answer of a page that has since been reloaded: it can no longer be read, nor drawn.
+        .catch(() => undefined),
+    );
+  };
+  page.on('response', onResponse);
+  try {
+    await action();
+    const deadline = Date.now() + WAIT.timeout;
+    for (;;) {
+      const drawn = await page.evaluate(() => {
+        const b = (globalThis as any).document.body;
+        return b.getAttribute('data-history') === 'ready'
+          ? (b.getAttribute('data-history-to') as string)
+          : null;
+      });
+      await Promise.all(reading);
+      const body = drawn === null ? undefined : answers.get(drawn);
+      if (body !== undefined) return body;
+      if (Date.now() > deadline)
+        throw new Error(
+          `no /metrics/history answer drawn within ${WAIT.timeout} ms (${answers.size} arrived)`,
+        );
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    page.off('response', onResponse);
+  }
 }
 
 /** The colour of one canvas pixel, in CSS pixels. */

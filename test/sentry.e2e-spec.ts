@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer, IncomingMessage, Server } from 'node:http';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -164,7 +164,9 @@ describe('Sentry error tracking (e2e, child process)', () => {
     });
 
     it('starts Sentry from instrument.ts, with the profiler loaded', () => {
-      expect(probe.lines('Error tracking enabled')).toEqual([expect.objectContaining({ profiling: true })]);
+      expect(probe.lines('Error tracking enabled')).toEqual([
+        expect.objectContaining({ level: 'info', profiling: true }),
+      ]);
     });
 
     it('an error thrown in a route arrives once, with route, method and request id; 404 and 400 do not', async () => {
@@ -276,6 +278,40 @@ describe('Sentry error tracking (e2e, child process)', () => {
       await request(probe.url).get('/health').expect(200);
       expect(probe.alive).toBe(true);
       expect(ingest.envelopes).toEqual([]);
+    });
+  });
+
+  describe('where the profiler has no prebuilt binary for this platform and Node ABI', () => {
+    it('instrument.ts starts Sentry without profiling and says why in one warning line, nothing else printed', () => {
+      const run = spawnSync(
+        process.execPath,
+        ['-r', '@swc-node/register', '-e', "require('./src/instrument')"],
+        {
+          cwd: ROOT,
+          env: {
+            PATH: process.env.PATH ?? '',
+            NODE_ENV: 'test',
+            // Nothing is sent: Sentry only starts, and the process ends.
+            SENTRY_DSN: 'http://publickey@127.0.0.1:9/1',
+            // The profiler picks its binary by platform, architecture, libc and ABI; this architecture has none.
+            BUILD_ARCH: 'no-such-arch',
+          },
+          encoding: 'utf8',
+          timeout: 30_000,
+        },
+      );
+      expect(run.status).toBe(0);
+      expect(run.stderr).toBe('');
+      const lines = run.stdout.split('\n').filter((l) => l !== '');
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0])).toMatchObject({
+        level: 'warn',
+        message: 'Error tracking enabled',
+        profiling: false,
+        profilingUnavailable: expect.stringMatching(
+          new RegExp(`^native profiler does not load on Node ${process.version}: .*no-such-arch`),
+        ) as unknown,
+      });
     });
   });
 });

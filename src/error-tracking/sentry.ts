@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import * as Sentry from '@sentry/nestjs';
 import type { Integration } from '@sentry/core';
 import { APP_VERSION } from '../common/version';
@@ -17,16 +18,55 @@ export interface SentryStartResult {
   profilingUnavailable?: string;
 }
 
-/** The profiling integration, or why it cannot be used here (its native module is prebuilt per platform/ABI). */
+/** What `@sentry/node-cpu-profiler` exports that tells whether its native module loaded. */
+export interface NativeProfiler {
+  /** The native module, or undefined when none matched this platform and Node ABI. */
+  PrivateCpuProfilerBindings?: { startProfiling?: unknown };
+  CpuProfilerBindings: {
+    startProfiling(name: string): void;
+    stopProfiling(
+      name: string,
+      format: 0,
+    ): { samples: unknown[]; frames: Array<{ function: string }> } | null;
+  };
+}
+
+/** The copy of `@sentry/node-cpu-profiler` that `@sentry/profiling-node` itself loads (it is its dependency). */
+export function nativeProfiler(): NativeProfiler {
+  const from = dirname(require.resolve('@sentry/profiling-node'));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(require.resolve('@sentry/node-cpu-profiler', { paths: [from] })) as NativeProfiler;
+}
+
+/** First line of each thing printed, errors by their message: one line for the start-up log. */
+function oneLine(args: unknown[]): string {
+  return args.map((a) => (a instanceof Error ? a.message : String(a)).split('\n')[0]).join(' ');
+}
+
+/**
+ * The profiling integration, or why it cannot be used on this Node. Its native module is prebuilt per platform
+ * and Node ABI. When none matches, loading does not throw: the profiler prints the error to the console (several
+ * lines, not JSON) and every profile is silently empty. So the native module is checked here, and what the
+ * profiler prints while it loads is kept out of the log and becomes the reason in the one start-up line.
+ */
 export function loadProfilingIntegration(): { integration: Integration } | { error: string } {
+  const printed: string[] = [];
+  const { log, warn } = console;
+  console.log = console.warn = (...args: unknown[]) => void printed.push(oneLine(args));
   try {
-    // Loaded only when Sentry is on, and guarded: it brings a native module prebuilt per platform and ABI.
     type Profiling = typeof import('@sentry/profiling-node');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { nodeProfilingIntegration } = require('@sentry/profiling-node') as Profiling;
+    if (typeof nativeProfiler().PrivateCpuProfilerBindings?.startProfiling !== 'function') {
+      const detail = printed.join(' ') || 'no prebuilt binary matched';
+      return { error: `native profiler does not load on Node ${process.version}: ${detail}` };
+    }
     return { integration: nodeProfilingIntegration() };
   } catch (err) {
-    return { error: err instanceof Error ? err.message : String(err) };
+    return { error: oneLine([err]) };
+  } finally {
+    console.log = log;
+    console.warn = warn;
   }
 }
 
@@ -124,7 +164,8 @@ export function startSentryFromEnvironment(source: Record<string, string | undef
   if (result.enabled) {
     process.stdout.write(
       JSON.stringify({
-        level: 'info',
+        // Profiling asked for but impossible here is worth a warning; a sample rate of 0 is a choice.
+        level: !result.profiling && env.SENTRY_PROFILES_SAMPLE_RATE > 0 ? 'warn' : 'info',
         timestamp: new Date().toISOString(),
         service: env.SERVICE_NAME,
         message: 'Error tracking enabled',

@@ -12,7 +12,7 @@ export function onProcessError(listener: Listener): void {
 
 /**
  * A failing dependency must degrade the server, never end it: a library that rejects a promise nobody awaits
- * (the Redis adapter's publish during an outage is the known case) would otherwise kill a Node 20 process and
+ * (the Redis adapter's publish during an outage is the known case) would otherwise kill the Node process and
  * every connection it holds. Both kinds are logged with their stack, counted, and the process goes on; the
  * same whether or not Sentry is configured.
  */

@@ -1,4 +1,4 @@
-import { IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import { ELDHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { SystemUsageSampler } from '../common/system-usage';
 import { MonotonicClock, SlidingWindow } from './sliding-window';
 
@@ -25,7 +25,7 @@ export class SystemSampler {
   private readonly usage = new SystemUsageSampler();
   private readonly cpu: SlidingWindow;
   private readonly eventLoop: SlidingWindow;
-  private readonly histogram: IntervalHistogram = monitorEventLoopDelay({
+  private readonly histogram: ELDHistogram = monitorEventLoopDelay({
     resolution: EVENT_LOOP_RESOLUTION_MS,
   });
   private timer: NodeJS.Timeout | null = null;
