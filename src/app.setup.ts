@@ -3,6 +3,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
+import { WsDispatcher } from './realtime/dispatch/ws-dispatcher';
 import { PUBLISH_BODY_LIMIT_BYTES } from './realtime/realtime.events';
 import { RedisIoAdapter } from './redis/redis-io.adapter';
 import { RedisService } from './redis/redis.service';
@@ -23,6 +24,7 @@ export async function configureApp(app: INestApplication): Promise<void> {
     app.get(AppConfig),
     app.get(RedisService),
     app.get(MetricsService),
+    app.get(WsDispatcher),
   );
   await socketAdapter.connect();
   app.useWebSocketAdapter(socketAdapter);
