@@ -40,7 +40,7 @@ describe(SocketEventGate.name, () => {
     socket = {
       id: 's1',
       data: { userId: 'u1' },
-      connected: true as boolean,
+      connected: true,
       disconnect: jest.fn(),
       use: jest.fn((fn: Middleware) => (middleware = fn)),
     };
@@ -98,8 +98,8 @@ describe(SocketEventGate.name, () => {
 
   it('disconnects a socket that keeps flooding, once, with a warning', async () => {
     socket.disconnect.mockImplementation(() => (socket.connected = false));
-    // Every 100 ms for 12 s, past the burst: limited without a pause from the third event on.
-    for (let i = 0; i < 120; i++) {
+    // Every 100 ms, 2 s longer than FLOOD_DISCONNECT_MS: limited without a pause from the third event on.
+    for (let i = 0; i < (FLOOD_DISCONNECT_MS + 2_000) / 100; i++) {
       await send('known', {});
       now += 100;
     }
