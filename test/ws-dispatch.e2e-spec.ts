@@ -10,9 +10,11 @@ import { MetricsService } from '../src/metrics/metrics.service';
 import { WsDispatcher } from '../src/realtime/dispatch/ws-dispatcher';
 import { RealtimeExceptionFilter } from '../src/realtime/filters/ws-exception.filter';
 import { WsLatencyInterceptor } from '../src/realtime/interceptors/ws-latency.interceptor';
+import { CLIENT_EVENTS } from '../src/realtime/realtime.events';
 import { RedisIoAdapter } from '../src/redis/redis-io.adapter';
 import type { RedisService } from '../src/redis/redis.service';
 import { DispatchCasesGateway, Latch, UnfilteredCasesGateway } from './fixtures/dispatch-cases.gateway';
+import { createTestApp } from './utils/test-app';
 
 /**
  * The direct dispatch (WsDispatcher through RedisIoAdapter.bindMessageHandlers) against Nest's default IoAdapter
@@ -515,5 +517,20 @@ describe('WebSocket dispatch: direct dispatch vs Nest pipeline', () => {
       await expect(server.client.timeout(5000).emitWithAck('flush')).resolves.toBe('flushed');
       expect(acks).toEqual([]);
     });
+  });
+});
+
+describe('WebSocket dispatch of the real gateway', () => {
+  it('runs every client event of RealtimeGateway on the direct dispatch', async () => {
+    const t = await createTestApp();
+    try {
+      const plans = t.app.get(WsDispatcher).routePlans;
+      expect(Object.fromEntries(plans)).toEqual({
+        [CLIENT_EVENTS.SUBSCRIBE]: { path: 'fast' },
+        [CLIENT_EVENTS.UNSUBSCRIBE]: { path: 'fast' },
+      });
+    } finally {
+      await t.close();
+    }
   });
 });

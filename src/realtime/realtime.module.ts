@@ -5,11 +5,12 @@ import { EventsController } from './events.controller';
 import { RealtimeExceptionFilter } from './filters/ws-exception.filter';
 import { WsLatencyInterceptor } from './interceptors/ws-latency.interceptor';
 import { RealtimeGateway } from './realtime.gateway';
+import { SocketEventGate } from './socket-event-gate';
 
 @Module({
   imports: [DiscoveryModule],
   controllers: [EventsController],
-  providers: [RealtimeGateway, WsLatencyInterceptor, RealtimeExceptionFilter, WsDispatcher],
+  providers: [RealtimeGateway, WsLatencyInterceptor, RealtimeExceptionFilter, WsDispatcher, SocketEventGate],
   exports: [RealtimeGateway, WsDispatcher],
 })
 export class RealtimeModule {}

@@ -28,7 +28,7 @@ export class RealtimeExceptionFilter implements WsExceptionFilter {
 
   constructor(private readonly reporter: ErrorReporter) {}
 
-  toAck(err: unknown, ctx: WsErrorContext): Ack {
+  private toAck(err: unknown, ctx: WsErrorContext): Ack {
     if (err instanceof WsException) {
       const e = err.getError();
       const message = typeof e === 'string' ? e : 'Request refused';
