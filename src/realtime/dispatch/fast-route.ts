@@ -16,7 +16,7 @@ export interface FastRouteSpec {
   readonly pattern: string;
   readonly instance: object;
   readonly method: (...args: unknown[]) => unknown;
-  /** Indexed like the method's parameters; a hole is passed as undefined (Nest passes its null array's value). */
+  /** Indexed like the method's parameters; a parameter without a decorator gets undefined, as in Nest. */
   readonly params: readonly (ParamSource | undefined)[];
   /** `@Ack()` present: Nest sends no automatic acknowledgement. */
   readonly manualAck: boolean;
@@ -58,9 +58,11 @@ export class FastRoute {
       count === 0 ? undefined : count === 1 ? args[0] : ack === undefined ? args : args.slice(0, count);
     const { spec } = this;
     const call: WsCall = { pattern: spec.pattern, client: socket };
-    const states = spec.interceptors.map((i) => i.before(call));
+    // Interceptors whose before() ran get their after(); one that throws fails the call like a handler would.
+    const states: unknown[] = [];
     let result: unknown;
     try {
+      for (const interceptor of spec.interceptors) states.push(interceptor.before(call));
       result = spec.method.apply(spec.instance, this.arguments(socket, data, ack));
     } catch (error) {
       this.fail(call, states, socket, data, ack, error);
@@ -138,10 +140,15 @@ export class FastRoute {
   private deliver(socket: Socket, ack: AckFn | undefined, value: unknown): void {
     if (value === null || value === undefined || !socket.connected) return;
     const event = (value as { event?: unknown }).event;
-    if (event) {
-      socket.emit(event as string, (value as { data?: unknown }).data);
-    } else if (ack !== undefined && !this.spec.manualAck) {
-      ack(value);
+    // Sending runs inside Socket.IO's listener or a promise callback: a throw there would end the process.
+    try {
+      if (event) {
+        socket.emit(event as string, (value as { data?: unknown }).data);
+      } else if (ack !== undefined && !this.spec.manualAck) {
+        ack(value);
+      }
+    } catch (err) {
+      logger.debug({ message: 'WebSocket ack failed', event: this.spec.pattern, socketId: socket.id, err });
     }
   }
 
@@ -167,7 +174,13 @@ export class FastRoute {
   /** Interceptors unwind in reverse order, as nested rxjs `finalize`s do. */
   private after(call: WsCall, states: unknown[], outcome: WsOutcome): void {
     const { interceptors } = this.spec;
-    for (let i = interceptors.length - 1; i >= 0; i--) interceptors[i].after(call, states[i], outcome);
+    for (let i = states.length - 1; i >= 0; i--) {
+      try {
+        interceptors[i].after(call, states[i], outcome);
+      } catch (err) {
+        logger.error({ message: 'WebSocket interceptor failed', event: call.pattern, err });
+      }
+    }
   }
 }
 
