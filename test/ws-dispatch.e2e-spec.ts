@@ -13,7 +13,12 @@ import { WsLatencyInterceptor } from '../src/realtime/interceptors/ws-latency.in
 import { CLIENT_EVENTS } from '../src/realtime/realtime.events';
 import { RedisIoAdapter } from '../src/redis/redis-io.adapter';
 import type { RedisService } from '../src/redis/redis.service';
-import { DispatchCasesGateway, Latch, UnfilteredCasesGateway } from './fixtures/dispatch-cases.gateway';
+import {
+  DispatchCasesGateway,
+  Latch,
+  UnfilteredCasesGateway,
+  WrapInterceptor,
+} from './fixtures/dispatch-cases.gateway';
 import { createTestApp } from './utils/test-app';
 
 /**
@@ -338,6 +343,12 @@ async function start(path: PathName): Promise<Server> {
     ],
   }).compile();
   const app = moduleRef.createNestApplication({ logger: false });
+  // Nest 11 does not apply global enhancers to gateways, and the direct dispatch relies on that. These would
+  // change every row's answer if a Nest release started applying them; then the dispatcher must learn them.
+  app.useGlobalInterceptors(new WrapInterceptor());
+  app.useGlobalGuards({ canActivate: () => false });
+  app.useGlobalPipes({ transform: () => 'piped globally' });
+  app.useGlobalFilters({ catch: () => undefined });
   const adapter =
     path === 'nest'
       ? new IoAdapter(app)

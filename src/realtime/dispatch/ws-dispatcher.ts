@@ -44,7 +44,9 @@ type ParamMetadata = Record<string, { index: number; data?: string; pipes?: unkn
  * interceptors are all FastPathInterceptors, it has no guards, no pipes and no custom parameter decorators,
  * and every enhancer resolves to one static instance. Anything else stays on Nest's own pipeline, untouched.
  * Exception filters are never a reason to fall back: the fast path hands errors to Nest's own exception
- * handler built from the same filter instances.
+ * handler built from the same filter instances. Nest 11 applies no global enhancers (`useGlobal*`, `APP_*`)
+ * to gateways, so neither does this; test/ws-dispatch.e2e-spec.ts installs global ones on both servers and
+ * fails if a Nest release starts applying them.
  *
  * The socket adapter asks `bind()` for each socket; the handlers it does not take are bound by Nest's
  * IoAdapter as usual.
