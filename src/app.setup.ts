@@ -5,6 +5,7 @@ import { applyHttpServerTimeouts } from './common/http-server-timeouts';
 import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
 import { ConnectionAdmission } from './realtime/connection-admission';
+import { WsDispatcher } from './realtime/dispatch/ws-dispatcher';
 import { RedisIoAdapter } from './redis/redis-io.adapter';
 import { RedisService } from './redis/redis.service';
 
@@ -33,6 +34,7 @@ export async function configureApp(app: INestApplication): Promise<void> {
     app.get(RedisService),
     app.get(MetricsService),
     app.get(ConnectionAdmission),
+    app.get(WsDispatcher),
   );
   await socketAdapter.connect();
   app.useWebSocketAdapter(socketAdapter);

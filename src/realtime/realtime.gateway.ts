@@ -1,5 +1,12 @@
-import { Logger, ServiceUnavailableException } from '@nestjs/common';
-import { OnGatewayInit, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
+import { Logger, ServiceUnavailableException, UseFilters, UseInterceptors } from '@nestjs/common';
+import {
+  ConnectedSocket,
+  MessageBody,
+  OnGatewayInit,
+  SubscribeMessage,
+  WebSocketGateway,
+  WebSocketServer,
+} from '@nestjs/websockets';
 import type { Server, Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
 import { SystemUsageSampler } from '../common/system-usage';
@@ -21,18 +28,13 @@ import {
   REFUSAL_REASONS,
   RefusalReason,
   SERVER_EVENTS,
-  UNKNOWN_EVENT_LABEL,
   userRoom,
-  WS_OUTCOMES,
 } from './realtime.events';
 import { SocketIdentity, verifyAccessToken } from './socket-auth';
+import { SocketEventGate } from './socket-event-gate';
 import { originPolicy } from './socket-server.options';
-import { RATE, SocketRateLimiter } from './socket-rate-limiter';
 import { SlowConsumerGuard } from './slow-consumer.guard';
 import { UserConnectionCap } from './user-connection-cap';
-
-type AckFn = (response: Ack) => void;
-type Handler = (socket: Socket, identity: SocketIdentity, payload: unknown) => Ack;
 
 export interface PublishResult {
   event: PublishEventDto['event'];
@@ -43,21 +45,7 @@ export interface PublishResult {
   degraded?: true;
 }
 
-/** Stands in for the payload when a client sent more than one data argument. */
-const EXTRA_ARGUMENTS = Symbol('extra arguments');
 const MAX_TIMER_MS = 2_147_483_647;
-
-const RATE_LIMITED_ACK: Ack = Object.freeze({
-  ok: false,
-  error: Object.freeze({ code: ACK_CODES.RATE_LIMITED }),
-});
-
-const OUTCOME_BY_CODE: Record<string, string> = {
-  [ACK_CODES.INVALID_PAYLOAD]: WS_OUTCOMES.INVALID_PAYLOAD,
-  [ACK_CODES.FORBIDDEN]: WS_OUTCOMES.FORBIDDEN,
-  [ACK_CODES.RATE_LIMITED]: WS_OUTCOMES.RATE_LIMITED,
-  [ACK_CODES.INTERNAL]: WS_OUTCOMES.ERROR,
-};
 
 function invalid(message: string): Ack {
   return { ok: false, error: { code: ACK_CODES.INVALID_PAYLOAD, message } };
@@ -67,20 +55,19 @@ function invalid(message: string): Ack {
  * The Socket.IO gateway: authenticates handshakes, keeps the connection registry, answers portfolio
  * subscriptions and delivers published events to rooms (on every replica through the Redis adapter).
  *
- * Events are dispatched straight from one `onAny` listener per socket instead of through `@SubscribeMessage`:
- * Nest's per-event rxjs pipeline costs about 17 % of throughput on this stack (see FACTS), and this path is
- * the server's hot loop. Every event still goes through the same timing (WsLatencyInterceptor.record) and
- * error handling (RealtimeExceptionFilter.toAck) that the Nest pipeline would apply.
+ * A client event is one `@SubscribeMessage` method: SocketEventGate admits it (rate limit, known event, one
+ * payload), WsLatencyInterceptor times it and RealtimeExceptionFilter turns a throw into an ack. WsDispatcher
+ * runs these handlers without Nest's per-event rxjs pipeline, with the same client-visible behaviour
+ * (test/ws-dispatch.e2e-spec.ts).
  */
 @WebSocketGateway()
+@UseInterceptors(WsLatencyInterceptor)
+@UseFilters(RealtimeExceptionFilter)
 export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
   private readonly logger = new Logger(RealtimeGateway.name);
   private readonly registry = new ConnectionRegistry();
   private readonly usage = new SystemUsageSampler();
-  private readonly handlers = new Map<unknown, Handler>();
   private readonly maxPerUser: number;
-  private readonly rate: number;
-  private readonly burst: number;
   private initialized = false;
 
   @WebSocketServer()
@@ -90,21 +77,12 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
     private readonly shutdown: ShutdownState,
-    private readonly latency: WsLatencyInterceptor,
-    private readonly errors: RealtimeExceptionFilter,
+    private readonly gate: SocketEventGate,
     private readonly slowConsumers: SlowConsumerGuard,
     private readonly admission: ConnectionAdmission,
     private readonly userCap: UserConnectionCap,
   ) {
     this.maxPerUser = config.env.WS_MAX_CONNECTIONS_PER_USER;
-    this.rate = config.env.WS_RATE_LIMIT;
-    this.burst = config.env.WS_RATE_BURST;
-    this.handlers.set(CLIENT_EVENTS.SUBSCRIBE, (socket, identity, payload) =>
-      this.subscribe(socket, identity, payload),
-    );
-    this.handlers.set(CLIENT_EVENTS.UNSUBSCRIBE, (socket, identity, payload) =>
-      this.unsubscribe(socket, payload),
-    );
   }
 
   afterInit(server: Server): void {
@@ -180,74 +158,14 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
     });
     void socket.join(userRoom(userId));
     this.slowConsumers.watch(socket);
-    const limiter = SocketRateLimiter.perSecond(this.rate, this.burst, performance.now());
-    socket.onAny((event: unknown, ...args: unknown[]) => {
-      // Socket.IO appends the ack callback after whatever arguments the client sent.
-      const n = args.length;
-      const last = n > 0 ? args[n - 1] : undefined;
-      const ack = typeof last === 'function' ? (last as AckFn) : undefined;
-      const dataArgs = ack === undefined ? n : n - 1;
-      const data = dataArgs === 0 ? undefined : dataArgs === 1 ? args[0] : EXTRA_ARGUMENTS;
-      this.handleEvent(socket, identity, limiter, event, data, ack);
-    });
+    this.gate.install(socket);
     this.publishConnectionCounts();
     expiry = this.scheduleExpiry(socket, identity.expiresAt);
   }
 
-  /** One client event: rate limit, dispatch, time, answer. Never throws into Socket.IO. */
-  private handleEvent(
-    socket: Socket,
-    identity: SocketIdentity,
-    limiter: SocketRateLimiter,
-    event: unknown,
-    payload: unknown,
-    ack: AckFn | undefined,
-  ): void {
-    const start = performance.now();
-    const handler = this.handlers.get(event);
-    const label = handler === undefined ? UNKNOWN_EVENT_LABEL : (event as string);
-    let result: Ack | undefined;
-    let outcome: string = WS_OUTCOMES.OK;
-    try {
-      const decision = limiter.take(start);
-      if (decision !== RATE.ALLOWED) {
-        outcome = WS_OUTCOMES.RATE_LIMITED;
-        result = RATE_LIMITED_ACK;
-        if (decision === RATE.FLOODING) {
-          this.logger.warn({
-            message: 'WebSocket client disconnected for flooding',
-            userId: identity.userId,
-            socketId: socket.id,
-          });
-          socket.disconnect(true);
-          return;
-        }
-      } else if (handler === undefined) {
-        outcome = WS_OUTCOMES.IGNORED;
-        return;
-      } else {
-        result =
-          payload === EXTRA_ARGUMENTS
-            ? invalid('send one payload object')
-            : handler(socket, identity, payload);
-        if (!result.ok) outcome = OUTCOME_BY_CODE[result.error.code] ?? WS_OUTCOMES.ERROR;
-      }
-    } catch (err) {
-      outcome = WS_OUTCOMES.ERROR;
-      result = this.errors.toAck(err, { event: label, userId: identity.userId, socketId: socket.id });
-    } finally {
-      this.latency.record(label, identity.userId, performance.now() - start, outcome);
-    }
-    if (ack !== undefined) {
-      try {
-        ack(result);
-      } catch (err) {
-        this.logger.debug({ message: 'WebSocket ack failed', event: label, socketId: socket.id, err });
-      }
-    }
-  }
-
-  private subscribe(socket: Socket, identity: SocketIdentity, payload: unknown): Ack {
+  @SubscribeMessage(CLIENT_EVENTS.SUBSCRIBE)
+  subscribe(@MessageBody() payload: unknown, @ConnectedSocket() socket: Socket): Ack {
+    const identity = socket.data as SocketIdentity;
     const parsed = parsePortfolioSubscription(payload);
     if (!parsed.ok) return invalid(parsed.message);
     const portfolioId = parsed.value;
@@ -262,7 +180,8 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
     return { ok: true, portfolioId };
   }
 
-  private unsubscribe(socket: Socket, payload: unknown): Ack {
+  @SubscribeMessage(CLIENT_EVENTS.UNSUBSCRIBE)
+  unsubscribe(@MessageBody() payload: unknown, @ConnectedSocket() socket: Socket): Ack {
     const parsed = parsePortfolioSubscription(payload);
     if (!parsed.ok) return invalid(parsed.message);
     const portfolioId = parsed.value;

@@ -1,5 +1,7 @@
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { ConnectionAdmission } from './connection-admission';
+import { WsDispatcher } from './dispatch/ws-dispatcher';
 import { EventsController } from './events.controller';
 import { RealtimeExceptionFilter } from './filters/ws-exception.filter';
 import { WsLatencyInterceptor } from './interceptors/ws-latency.interceptor';
@@ -7,19 +9,23 @@ import { PublishBodyMiddleware } from './publish-body.middleware';
 import { PublishPrecheckMiddleware } from './publish-precheck.middleware';
 import { RealtimeGateway } from './realtime.gateway';
 import { SlowConsumerGuard } from './slow-consumer.guard';
+import { SocketEventGate } from './socket-event-gate';
 import { UserConnectionCap } from './user-connection-cap';
 
 @Module({
+  imports: [DiscoveryModule],
   controllers: [EventsController],
   providers: [
     RealtimeGateway,
     WsLatencyInterceptor,
     RealtimeExceptionFilter,
+    WsDispatcher,
+    SocketEventGate,
     SlowConsumerGuard,
     ConnectionAdmission,
     UserConnectionCap,
   ],
-  exports: [RealtimeGateway, ConnectionAdmission],
+  exports: [RealtimeGateway, ConnectionAdmission, WsDispatcher],
 })
 export class RealtimeModule implements NestModule {
   /**

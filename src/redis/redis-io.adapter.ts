@@ -1,9 +1,11 @@
 import { INestApplicationContext, Logger } from '@nestjs/common';
 import type { Server as HttpServer } from 'node:http';
 import { IoAdapter } from '@nestjs/platform-socket.io';
+import type { MessageMappingProperties } from '@nestjs/websockets';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type Redis from 'ioredis';
-import { Server, ServerOptions } from 'socket.io';
+import type { Observable } from 'rxjs';
+import { Server, ServerOptions, Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
 import { errorMessage } from '../common/with-timeout';
 import { MetricsService } from '../metrics/metrics.service';
@@ -33,6 +35,14 @@ export function socketAdapterState(server: Server): SocketAdapterState | undefin
 }
 
 /**
+ * Takes over some of a gateway's message handlers on a socket, binding its own listeners for them; the
+ * adapter binds the handlers it returns through Nest's own pipeline.
+ */
+export interface SocketMessageBinder {
+  bind(socket: Socket, handlers: MessageMappingProperties[]): MessageMappingProperties[];
+}
+
+/**
  * Creates the Socket.IO server with this project's options and, when REDIS_URL is set, the Redis adapter that
  * makes several replicas one server. `connect()` must be awaited before the app listens.
  *
@@ -58,8 +68,19 @@ export class RedisIoAdapter extends IoAdapter implements SocketAdapterState {
     private readonly redis: RedisService,
     private readonly metrics: MetricsService,
     private readonly admission: ConnectionAdmission,
+    private readonly binder?: SocketMessageBinder,
   ) {
     super(app);
+  }
+
+  /** Nest calls this once per gateway per connected socket; the binder's direct dispatch goes first. */
+  override bindMessageHandlers(
+    socket: Socket,
+    handlers: MessageMappingProperties[],
+    transform: (data: unknown) => Observable<unknown>,
+  ): void {
+    const rest = this.binder === undefined ? handlers : this.binder.bind(socket, handlers);
+    if (rest.length > 0) super.bindMessageHandlers(socket, rest, transform);
   }
 
   get redisEnabled(): boolean {

@@ -9,7 +9,13 @@ function host(ack: jest.Mock): ArgumentsHost {
     getClient: () => ({ id: 's1', data: { userId: 'u1' } }),
     getData: () => ({}),
   };
-  return { switchToWs: () => ws, getArgs: () => [{ id: 's1' }, {}, ack] } as unknown as ArgumentsHost;
+  // The argument shape Nest hands to filters of a gateway: client, data, ack, pattern.
+  const args = [{ id: 's1' }, {}, ack, 'portfolio:subscribe'];
+  return {
+    switchToWs: () => ws,
+    getArgs: () => args,
+    getArgByIndex: (i: number) => args[i],
+  } as unknown as ArgumentsHost;
 }
 
 describe(RealtimeExceptionFilter.name, () => {
@@ -61,9 +67,10 @@ describe(RealtimeExceptionFilter.name, () => {
     reporter.report.mockImplementation(() => {
       throw new Error('tracker down');
     });
-    expect(filter.toAck(new Error('x'), { event: 'e', socketId: 's' })).toMatchObject({
-      ok: false,
-      error: { code: 'INTERNAL' },
-    });
+    const ack = jest.fn();
+    filter.catch(new Error('x'), host(ack));
+    expect(ack).toHaveBeenCalledWith(
+      expect.objectContaining({ ok: false, error: expect.objectContaining({ code: 'INTERNAL' }) }),
+    );
   });
 });

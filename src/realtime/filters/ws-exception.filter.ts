@@ -19,8 +19,7 @@ export interface WsErrorContext {
  * Turns a handler's failure into an acknowledgement, so a client is never left waiting and the connection
  * survives. A WsException is the handler's own answer to the client; anything else is unexpected: logged once
  * with its stack (`WebSocket event error`), reported to error tracking, and answered with INTERNAL without
- * details. Nest's global exception filters are HTTP-only, hence this one; the gateway's direct dispatch calls
- * `toAck()` and `catch()` serves `@SubscribeMessage` handlers.
+ * details. Nest's global exception filters are HTTP-only, hence this one, applied with `@UseFilters`.
  */
 @Injectable()
 @Catch()
@@ -29,7 +28,7 @@ export class RealtimeExceptionFilter implements WsExceptionFilter {
 
   constructor(private readonly reporter: ErrorReporter) {}
 
-  toAck(err: unknown, ctx: WsErrorContext): Ack {
+  private toAck(err: unknown, ctx: WsErrorContext): Ack {
     if (err instanceof WsException) {
       const e = err.getError();
       const message = typeof e === 'string' ? e : 'Request refused';
@@ -56,11 +55,15 @@ export class RealtimeExceptionFilter implements WsExceptionFilter {
     return INTERNAL_ACK;
   }
 
+  /**
+   * Nest never acks a thrown exception by itself; this does, through the handler's ack callback. Nest calls
+   * filters with the arguments `[client, data, ack, pattern]` (ack undefined when the client sent none), so the
+   * ack is argument 2; the last one is the pattern. The direct dispatch builds the same host and calls this too.
+   */
   catch(exception: unknown, host: ArgumentsHost): void {
     const ws = host.switchToWs();
     const client = ws.getClient<Socket>();
-    const args = host.getArgs<unknown[]>();
-    const ack = args[args.length - 1];
+    const ack = host.getArgByIndex<unknown>(2);
     const result = this.toAck(exception, {
       event: ws.getPattern(),
       userId: (client.data as { userId?: string } | undefined)?.userId,

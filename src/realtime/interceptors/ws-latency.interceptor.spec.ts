@@ -2,7 +2,8 @@ import { CallHandler, ExecutionContext, Logger } from '@nestjs/common';
 import { lastValueFrom, of, throwError, timer, map } from 'rxjs';
 import { AppConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
-import { WsLatencyInterceptor } from './ws-latency.interceptor';
+import type { WsCall } from '../dispatch/fast-path';
+import { ackOutcome, WsLatencyInterceptor } from './ws-latency.interceptor';
 
 function wsContext(event: string, userId?: string): ExecutionContext {
   const ws = {
@@ -57,5 +58,27 @@ describe(WsLatencyInterceptor.name, () => {
     ).rejects.toThrow('boom');
     expect(metrics.recordWsEvent).toHaveBeenCalledTimes(1);
     expect(metrics.recordWsEvent).toHaveBeenCalledWith('portfolio:unsubscribe', expect.any(Number), 'error');
+  });
+
+  it('labels a refusal answer by its code, on the pipeline and on the direct hooks alike', async () => {
+    const refusal = { ok: false, error: { code: 'FORBIDDEN' } };
+    await lastValueFrom(
+      interceptor.intercept(wsContext('portfolio:subscribe'), { handle: () => of(refusal) }),
+    );
+    const call = { pattern: 'portfolio:subscribe', client: { data: { userId: 'u3' } } } as unknown as WsCall;
+    interceptor.after(call, interceptor.before(), { failed: false, value: refusal });
+    interceptor.after(call, interceptor.before(), { failed: true, error: new Error('x') });
+    expect((metrics.recordWsEvent as jest.Mock).mock.calls.map((c: unknown[]) => c[2])).toEqual([
+      'forbidden',
+      'forbidden',
+      'error',
+    ]);
+  });
+
+  it('maps answers to outcomes: ok for anything that is not a refusal', () => {
+    expect(ackOutcome({ ok: true, portfolioId: 'p' })).toBe('ok');
+    expect(ackOutcome(null)).toBe('ok');
+    expect(ackOutcome({ ok: false, error: { code: 'INVALID_PAYLOAD' } })).toBe('invalid_payload');
+    expect(ackOutcome({ ok: false, error: { code: 'SOMETHING_NEW' } })).toBe('error');
   });
 });

@@ -1,18 +1,41 @@
-import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor } from '@nestjs/common';
-import { finalize, Observable, tap } from 'rxjs';
-import type { Socket } from 'socket.io';
+import { CallHandler, ExecutionContext, Injectable, Logger } from '@nestjs/common';
+import { Observable } from 'rxjs';
 import { AppConfig } from '../../config/app-config';
 import { MetricsService } from '../../metrics/metrics.service';
-import { WS_OUTCOMES } from '../realtime.events';
+import {
+  FAST_PATH_INTERCEPTOR,
+  FastPathInterceptor,
+  interceptWithHooks,
+  WsCall,
+  WsOutcome,
+} from '../dispatch/fast-path';
+import { ACK_CODES, WS_OUTCOMES } from '../realtime.events';
+
+const OUTCOME_BY_CODE: Record<string, string> = {
+  [ACK_CODES.INVALID_PAYLOAD]: WS_OUTCOMES.INVALID_PAYLOAD,
+  [ACK_CODES.FORBIDDEN]: WS_OUTCOMES.FORBIDDEN,
+  [ACK_CODES.RATE_LIMITED]: WS_OUTCOMES.RATE_LIMITED,
+  [ACK_CODES.INTERNAL]: WS_OUTCOMES.ERROR,
+};
+
+/** The metrics outcome of a handler's answer: a refusal (`{ ok: false, error: { code } }`) is labelled by its code. */
+export function ackOutcome(result: unknown): string {
+  if (typeof result !== 'object' || result === null) return WS_OUTCOMES.OK;
+  const { ok, error } = result as { ok?: unknown; error?: { code?: unknown } };
+  if (ok !== false) return WS_OUTCOMES.OK;
+  const code = error?.code;
+  return (typeof code === 'string' ? OUTCOME_BY_CODE[code] : undefined) ?? WS_OUTCOMES.ERROR;
+}
 
 /**
  * Times every gateway event. `record()` is the one place a duration is reported (metrics plus the
- * `Slow WebSocket event` warning); the gateway's direct event dispatch calls it from a `finally`, and
- * `intercept()` does the same for any `@SubscribeMessage` handler from rxjs `finalize`, so failures are
- * timed too on either path.
+ * `Slow WebSocket event` warning). `before()`/`after()` are what both dispatch paths run: the direct dispatch
+ * calls them around the handler, and `intercept()` (Nest's pipeline) calls them through rxjs `finalize`, so
+ * failures are timed too on either path.
  */
 @Injectable()
-export class WsLatencyInterceptor implements NestInterceptor {
+export class WsLatencyInterceptor implements FastPathInterceptor<number> {
+  readonly [FAST_PATH_INTERCEPTOR] = true as const;
   private readonly logger = new Logger('RealtimeGateway');
   private readonly slowMs: number;
 
@@ -36,15 +59,17 @@ export class WsLatencyInterceptor implements NestInterceptor {
     }
   }
 
+  before(): number {
+    return performance.now();
+  }
+
+  after(call: WsCall, start: number, outcome: WsOutcome): void {
+    const userId = (call.client.data as { userId?: string } | undefined)?.userId;
+    const label = outcome.failed ? WS_OUTCOMES.ERROR : ackOutcome(outcome.value);
+    this.record(call.pattern, userId, performance.now() - start, label);
+  }
+
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const start = performance.now();
-    const ws = context.switchToWs();
-    const event = ws.getPattern();
-    const userId = (ws.getClient<Socket>().data as { userId?: string } | undefined)?.userId;
-    let outcome: string = WS_OUTCOMES.OK;
-    return next.handle().pipe(
-      tap({ error: () => (outcome = WS_OUTCOMES.ERROR) }),
-      finalize(() => this.record(event, userId, performance.now() - start, outcome)),
-    );
+    return interceptWithHooks(this, context, next);
   }
 }
