@@ -144,13 +144,11 @@ export function httpRoutes(io: () => Server): (req: IncomingMessage, res: Server
         const body = JSON.parse(await readBody(req)) as { event: string; portfolioId: string; data: unknown };
         const room = `portfolio:${body.portfolioId}`;
         const delivered = io().of('/').adapter.rooms.get(room)?.size ?? 0;
-        io()
-          .to(room)
-          .emit(body.event, {
-            portfolioId: body.portfolioId,
-            data: body.data,
-            timestamp: new Date().toISOString(),
-          });
+        io().to(room).emit(body.event, {
+          portfolioId: body.portfolioId,
+          data: body.data,
+          timestamp: new Date().toISOString(),
+        });
         json(res, 202, { event: body.event, rooms: [room], delivered });
       } else {
         json(res, 404, { error: 'not found' });
