@@ -23,15 +23,16 @@ import {
 } from './lib/processes';
 import type { AckLoopResult, FanoutData } from './lib/protocol';
 import type { Row } from './lib/results';
-import { JWT_SECRET, PUBLISH_TOKEN, ROOT, ServerHandle, startServer } from './lib/servers';
+import { JWT_SECRET, PUBLISH_TOKEN, ROOT, ServerHandle, ServerKind, startServer } from './lib/servers';
 import { split, Worker } from './lib/workers';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 
 /**
  * What each scenario adds to a run's wall clock on a quiet 2-core machine, in seconds. Most of it is fixed by
- * CFG (scenario 1: 3 servers × 5 rounds × 5 s; 7: two 15 s phases); the connection-heavy ones (3, 4, 6) come
- * from the quiet runs in docs/BENCHMARKS.md. Every run records its own in bench/results.json `scenarioSeconds`.
+ * CFG (scenario 1: 3 servers × 5 rounds × 5 s; 7: two 15 s phases); the connection-heavy ones (3, 4, 6) are
+ * shares of the quiet runs' 178 s total in docs/BENCHMARKS.md. Every run records its own wall times in
+ * bench/results.json `scenarioSeconds`, to re-size these from.
  * The deadline is their sum for the chosen scenarios, times DEADLINE_MARGIN.
  */
 const SCENARIO_SECONDS = {
@@ -65,6 +66,8 @@ if (unknownScenarios.length > 0) {
 }
 const want = (scenario: Scenario) => ONLY.size === 0 || ONLY.has(scenario);
 const wantAck = want('1') || want('2') || want('5');
+/** What will run: the chosen scenarios, and 1 when 2 or 5 needs its clients. */
+const RUNS = SCENARIOS.filter((x) => want(x) || (x === '1' && wantAck));
 /** The env assignment that turns our latency timing and metrics off (scenario 2); see docs/BENCHMARKS.md. */
 const MONITORING_OFF = (process.env.BENCH_MONITORING_OFF ?? 'METRICS_ENABLED=false').split('=');
 
@@ -103,14 +106,7 @@ const CFG = {
   /** Sized from SCENARIO_SECONDS; BENCH_DEADLINE_SECONDS overrides it (the results file records that). */
   deadlineSeconds: Number(
     process.env.BENCH_DEADLINE_SECONDS ??
-      Math.ceil(
-        DEADLINE_MARGIN *
-          (FIXED_SECONDS +
-            SCENARIOS.filter((x) => want(x) || (x === '1' && wantAck)).reduce(
-              (a, x) => a + SCENARIO_SECONDS[x],
-              0,
-            )),
-      ),
+      Math.ceil(DEADLINE_MARGIN * (FIXED_SECONDS + RUNS.reduce((a, x) => a + SCENARIO_SECONDS[x], 0))),
   ),
 };
 
@@ -608,7 +604,7 @@ async function ackScenarios(
       throw new Error(`${s.name}: ${c.failed} of ${CFG.ackClients} clients failed: ${c.firstError}`);
   }
   for (const s of withOff) await ackRun(pair, s, s.name, CFG.warmupSeconds, null);
-  const runs: Record<string, AckRun[]> = { bare: [], nest: [], ours: [] };
+  const runs: Record<ServerKind, AckRun[]> = { bare: [], nest: [], ours: [] };
   for (let r = 0; r < CFG.ackRounds; r++) {
     // Each round starts with the next server, so no server always follows the same one.
     for (const s of [...compared.slice(r % 3), ...compared.slice(0, r % 3)]) {
@@ -1230,6 +1226,8 @@ async function slowConsumer(pair: Worker[], preload: string): Promise<void> {
 
 /** The machine as the run found it, for the report (also when the run fails or runs out of time). */
 let info: Record<string, string | number> = {};
+/** The commit the run started from (HEAD may move while a long run goes on). */
+let commit = 'unknown';
 
 /** Scenarios chosen but not reported (a failure or the deadline stopped the run before them). */
 function unreported(): Scenario[] {
@@ -1240,6 +1238,11 @@ function unreported(): Scenario[] {
 async function main(): Promise<void> {
   pinSelf();
   info = machine();
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout: stays 'unknown'
+  }
   // Bounded: past the deadline, whatever was measured is reported as incomplete and every process is stopped.
   const watchdog = setTimeout(() => {
     aborted = true;
@@ -1254,9 +1257,7 @@ async function main(): Promise<void> {
   watchdog.unref();
 
   log(`machine: ${JSON.stringify(info)}`);
-  log(
-    `scenarios ${SCENARIOS.filter((x) => want(x) || (x === '1' && wantAck)).join(', ')}; deadline ${CFG.deadlineSeconds} s`,
-  );
+  log(`scenarios ${RUNS.join(', ')}; deadline ${CFG.deadlineSeconds} s`);
   const preload = gcPreload();
   const monitoringOffEnv = { [MONITORING_OFF[0]]: MONITORING_OFF.slice(1).join('=') };
 
@@ -1319,12 +1320,6 @@ function report(missing: Scenario[] = [], stoppedBy?: string): void {
   const versionOf = (pkg: string) =>
     (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;
   const versions = { socketIo: versionOf('socket.io'), socketIoClient: versionOf('socket.io-client') };
-  let commit = '';
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-  } catch {
-    commit = 'unknown';
-  }
   const results = {
     date: new Date().toISOString(),
     command: `${QUICK ? 'BENCH_QUICK=1 ' : ''}${ONLY.size > 0 ? `BENCH_ONLY=${[...ONLY].join(',')} ` : ''}${process.env.BENCH_DEADLINE_SECONDS !== undefined ? `BENCH_DEADLINE_SECONDS=${CFG.deadlineSeconds} ` : ''}npm run bench`,
