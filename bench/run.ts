@@ -50,8 +50,8 @@ const SCENARIOS = Object.keys(SCENARIO_SECONDS) as Scenario[];
 const FIXED_SECONDS = 15;
 /**
  * The deadline only stops a run that hangs (every loop is bounded anyway), so it is generous: on the shared
- * machine under other engineers' test runs, whole runs took about 4× the quiet time, the connection-heavy
- * scenarios up to 15× (docs/BENCHMARKS.md).
+ * machine under other engineers' test runs a full run took 546 s, twice the quiet estimate, and the
+ * connection-heavy scenarios ran 5–12× slower than quiet (docs/BENCHMARKS.md).
  */
 const DEADLINE_MARGIN = 4;
 
