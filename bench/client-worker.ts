@@ -5,6 +5,7 @@
  */
 import { sign } from 'jsonwebtoken';
 import { io, Socket } from 'socket.io-client';
+import WebSocket, { RawData } from 'ws';
 import { LogHistogram } from './lib/histogram';
 import type {
   AckLoopArgs,
@@ -17,6 +18,8 @@ import type {
   FanoutData,
   Reply,
   Request,
+  SlowConsumerArgs,
+  SlowConsumerReport,
 } from './lib/protocol';
 
 const SUBSCRIBE = 'portfolio:subscribe';
@@ -41,6 +44,14 @@ function group(name: string): Group {
     groups.set(name, g);
   }
   return g;
+}
+
+function tokenFor(jwtSecret: string, userId: string, portfolioId: string): string {
+  return sign({ portfolios: [portfolioId] }, jwtSecret, {
+    algorithm: 'HS256',
+    subject: userId,
+    expiresIn: '1h',
+  });
 }
 
 function cpuMsSince(start: NodeJS.CpuUsage): number {
@@ -105,13 +116,7 @@ async function connect(args: ConnectArgs): Promise<ConnectResult> {
   const g = group(args.group);
   const tokens: string[] = [];
   for (let i = 0; i < args.count; i++) {
-    tokens.push(
-      sign({ portfolios: [args.portfolioId] }, args.jwtSecret, {
-        algorithm: 'HS256',
-        subject: `${args.userPrefix}${args.firstIndex + i}`,
-        expiresIn: '1h',
-      }),
-    );
+    tokens.push(tokenFor(args.jwtSecret, `${args.userPrefix}${args.firstIndex + i}`, args.portfolioId));
   }
   const cpu = process.cpuUsage();
   const started = performance.now();
@@ -240,6 +245,68 @@ function close(groupName: string): { closed: number } {
   return { closed: g.sockets.length };
 }
 
+const slowConsumers = new Map<string, { ws: WebSocket; pong: NodeJS.Timeout; report: SlowConsumerReport }>();
+
+/**
+ * A client that subscribes like any other, then stops reading its socket and keeps the engine.io heartbeat
+ * alive with blind pongs (`3`), which refresh the server's ping timer so it never even sends a ping: what a
+ * stalled or hostile client looks like to the server. It speaks the engine.io 4 / socket.io 5 wire protocol
+ * over a raw `ws` socket, because socket.io-client can neither stop reading nor pong unasked.
+ */
+function slowConsumerStart(args: SlowConsumerArgs): Promise<void> {
+  const ws = new WebSocket(`${args.url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`, {
+    perMessageDeflate: false,
+  });
+  const token = tokenFor(args.jwtSecret, args.userId, args.portfolioId);
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      ws.terminate();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new Error('slow consumer: no subscribe ack')), ACK_TIMEOUT_MS);
+    ws.on('error', fail);
+    ws.on('message', (raw: RawData) => {
+      // Text frames arrive as one Buffer with ws's default binaryType.
+      const text = (raw as Buffer).toString('utf8');
+      if (text.startsWith('0')) ws.send(`40${JSON.stringify({ token })}`);
+      else if (text.startsWith('44')) fail(new Error(`slow consumer refused: ${text}`));
+      else if (text.startsWith('40'))
+        ws.send(`420${JSON.stringify([SUBSCRIBE, { portfolioId: args.portfolioId }])}`);
+      else if (text.startsWith('430')) {
+        const [ack] = JSON.parse(text.slice(3)) as [{ ok?: boolean } | undefined];
+        if (ack?.ok !== true) {
+          fail(new Error(`slow consumer: subscribe refused: ${text}`));
+          return;
+        }
+        clearTimeout(timer);
+        ws.removeAllListeners('message');
+        ws.removeAllListeners('error');
+        ws.pause();
+        const report: SlowConsumerReport = { failedPongs: 0, closedSeen: false };
+        const closed = () => (report.closedSeen = true);
+        ws.on('error', closed);
+        ws.on('close', closed);
+        const pong = setInterval(
+          () => ws.send('3', (err) => (err === undefined || err === null ? undefined : report.failedPongs++)),
+          args.pongEveryMs,
+        );
+        slowConsumers.set(args.name, { ws, pong, report });
+        resolve();
+      }
+    });
+  });
+}
+
+function slowConsumerStop(name: string): SlowConsumerReport {
+  const c = slowConsumers.get(name);
+  if (c === undefined) throw new Error(`no slow consumer ${name}`);
+  slowConsumers.delete(name);
+  clearInterval(c.pong);
+  c.ws.terminate();
+  return c.report;
+}
+
 async function run(command: Command): Promise<unknown> {
   switch (command.cmd) {
     case 'connect':
@@ -252,6 +319,10 @@ async function run(command: Command): Promise<unknown> {
       return drops(command.args.group);
     case 'close':
       return close(command.args.group);
+    case 'slowConsumerStart':
+      return slowConsumerStart(command.args);
+    case 'slowConsumerStop':
+      return slowConsumerStop(command.args.name);
   }
 }
 

@@ -26,11 +26,11 @@ for (const file of process.argv.slice(2)) {
       `${m.nproc} × ${m.cpuModel}, ${m.memoryTotalMB} MB, Node ${m.node}, ${m.kernel}, load average ${m.loadAvg1m} at start; ` +
       `socket.io ${r.versions.socketIo}, socket.io-client ${r.versions.socketIoClient}; ${m.pinned}.`,
     '',
-    '| # | metric | bare | ours | ratio | goal | result |',
-    '|---|---|---|---|---|---|---|',
+    '| # | metric | bare | plain Nest | ours | ratio | goal | result |',
+    '|---|---|---|---|---|---|---|---|',
     ...r.rows.map(
       (x) =>
-        `| ${x.scenario} | ${cell(x.metric)} | ${cell(x.bare)} | ${cell(x.ours)} | ${cell(x.ratio)} | ${cell(x.goal)} | ${
+        `| ${x.scenario} | ${cell(x.metric)} | ${cell(x.bare)} | ${cell(x.nest ?? null)} | ${cell(x.ours)} | ${cell(x.ratio)} | ${cell(x.goal)} | ${
           x.met === null ? 'not measured' : x.met ? 'met' : '**missed**'
         } |`,
     ),

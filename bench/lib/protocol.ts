@@ -63,12 +63,32 @@ export interface DropsResult {
   reasons: Record<string, number>;
 }
 
+export interface SlowConsumerArgs {
+  /** A name to stop it by. */
+  name: string;
+  url: string;
+  userId: string;
+  portfolioId: string;
+  jwtSecret: string;
+  /** How often it sends a blind engine.io pong (`3`) once it has stopped reading. */
+  pongEveryMs: number;
+}
+
+export interface SlowConsumerReport {
+  /** Pongs whose write failed: the server had closed the connection. */
+  failedPongs: number;
+  /** The connection closed or errored, as far as a client that does not read can tell. */
+  closedSeen: boolean;
+}
+
 export type Command =
   | { cmd: 'connect'; args: ConnectArgs }
   | { cmd: 'ackLoop'; args: AckLoopArgs }
   | { cmd: 'fanoutCollect'; args: FanoutCollectArgs }
   | { cmd: 'drops'; args: { group: string } }
-  | { cmd: 'close'; args: { group: string } };
+  | { cmd: 'close'; args: { group: string } }
+  | { cmd: 'slowConsumerStart'; args: SlowConsumerArgs }
+  | { cmd: 'slowConsumerStop'; args: { name: string } };
 
 export interface Request {
   id: number;

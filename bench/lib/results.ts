@@ -3,6 +3,8 @@ export interface Row {
   scenario: string;
   metric: string;
   bare: number | string | null;
+  /** The plain Nest gateway, where a row measured it. */
+  nest?: number | string | null;
   ours: number | string | null;
   ratio: number | null;
   goal: string;

@@ -17,7 +17,7 @@ const GENEROUS_LIMITS = {
   WS_MAX_CONNECTIONS: '100000',
 };
 
-/** Options shared by our server and the bare one (the bare server reads the same names). */
+/** Options shared by our server and the reference ones (bench/lib/baseline.ts reads the same names). */
 const SOCKET_OPTIONS = {
   WS_TRANSPORTS: 'websocket',
   WS_MAX_PAYLOAD_BYTES: '65536',
@@ -26,7 +26,13 @@ const SOCKET_OPTIONS = {
   WS_CONNECT_TIMEOUT_MS: '10000',
 };
 
-export type ServerKind = 'bare' | 'ours';
+/** bare Socket.IO, the plain Nest gateway (both doing bench/lib/baseline.ts's work), or this server. */
+export type ServerKind = 'bare' | 'nest' | 'ours';
+
+const REFERENCE_SCRIPT: Record<Exclude<ServerKind, 'ours'>, string> = {
+  bare: 'bench/bare-server.ts',
+  nest: 'bench/plain-nest-server.ts',
+};
 
 export interface ServerHandle {
   name: string;
@@ -60,11 +66,11 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   };
   const flags = ['--expose-gc', '-r', opts.gcPreload, ...(opts.nodeFlags ?? [])];
   const argv =
-    opts.kind === 'bare'
-      ? [process.execPath, ...flags, '-r', '@swc-node/register', 'bench/bare-server.ts']
-      : [process.execPath, ...flags, 'dist/main'];
+    opts.kind === 'ours'
+      ? [process.execPath, ...flags, 'dist/main']
+      : [process.execPath, ...flags, '-r', '@swc-node/register', REFERENCE_SCRIPT[opts.kind]];
   const env: Record<string, string> =
-    opts.kind === 'bare'
+    opts.kind !== 'ours'
       ? { ...common, NODE_ENV: 'production' }
       : {
           ...common,

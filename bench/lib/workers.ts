@@ -9,6 +9,8 @@ import type {
   DropsResult,
   FanoutCollectResult,
   Reply,
+  SlowConsumerArgs,
+  SlowConsumerReport,
 } from './protocol';
 import { ROOT } from './servers';
 
@@ -86,6 +88,14 @@ export class Worker {
 
   close(group: string): Promise<{ closed: number }> {
     return this.call({ cmd: 'close', args: { group } });
+  }
+
+  slowConsumerStart(args: SlowConsumerArgs): Promise<void> {
+    return this.call({ cmd: 'slowConsumerStart', args });
+  }
+
+  slowConsumerStop(name: string): Promise<SlowConsumerReport> {
+    return this.call({ cmd: 'slowConsumerStop', args: { name } });
   }
 
   stop(): void {
