@@ -7,6 +7,7 @@ import { io, Socket } from 'socket.io-client';
 import { AppConfig } from '../src/config/app-config';
 import { ErrorReporter } from '../src/error-tracking/error-reporter';
 import { MetricsService } from '../src/metrics/metrics.service';
+import { ConnectionAdmission } from '../src/realtime/connection-admission';
 import { WsDispatcher } from '../src/realtime/dispatch/ws-dispatcher';
 import { RealtimeExceptionFilter } from '../src/realtime/filters/ws-exception.filter';
 import { WsLatencyInterceptor } from '../src/realtime/interceptors/ws-latency.interceptor';
@@ -326,7 +327,7 @@ function connect(url: string, user: string): Promise<Socket> {
 }
 
 async function start(path: PathName): Promise<Server> {
-  const metrics = { enabled: true as const, recordWsEvent: jest.fn() };
+  const metrics = { enabled: true as const, recordWsEvent: jest.fn(), recordConnectionRefused: jest.fn() };
   const reporter = { report: jest.fn() };
   const config = AppConfig.from({ NODE_ENV: 'test', HOST: '127.0.0.1', WS_SLOW_EVENT_MS: '60000' });
   const moduleRef = await Test.createTestingModule({
@@ -357,6 +358,7 @@ async function start(path: PathName): Promise<Server> {
           config,
           { isConfigured: false } as RedisService,
           metrics as unknown as MetricsService,
+          new ConnectionAdmission(config, metrics as unknown as MetricsService),
           app.get(WsDispatcher),
         );
   app.useWebSocketAdapter(adapter);
