@@ -6,7 +6,8 @@ const withAccept = (accept: string | undefined) =>
 
 describe('prefersExposition', () => {
   it.each([
-    // Prometheus 2.42's scrape header (FACTS.md): OpenMetrics first, text/plain at 0.5, anything at 0.1.
+    // The Accept header Prometheus 2.42 sends when it scrapes (PROMETHEUS_ACCEPT in test/utils/metrics-helpers.ts,
+    // which test/metrics.e2e-spec.ts sends to the real app): OpenMetrics first, text/plain at 0.5, anything at 0.1.
     [
       'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
       true,

@@ -9,7 +9,10 @@ import { sleep } from '../../src/common/with-timeout';
 import { METRICS_CLOCK, MetricsService, RealtimeStatsSource } from '../../src/metrics/metrics.service';
 import { BASE_TEST_ENV } from './test-app';
 
-/** What Prometheus 2.42 sends when it scrapes (FACTS.md). */
+/**
+ * The Accept header Prometheus 2.42 sends when it scrapes: OpenMetrics first, text/plain at 0.5, anything at 0.1.
+ * test/metrics.e2e-spec.ts sends it to the real app and src/metrics/metrics.controller.spec.ts to the header check.
+ */
 export const PROMETHEUS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
