@@ -1,20 +1,18 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import Redis, { RedisOptions } from 'ioredis';
-import { AppConfig } from '../config/app-config';
+import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { RedisService as RedisClients } from '@liaoliaots/nestjs-redis';
+import type Redis from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import { errorMessage, TimeoutError, withTimeout } from '../common/with-timeout';
-import { InstanceInfo } from '../lifecycle/instance-info';
-import { watchRedisConnection } from './redis-connection-watch';
-
-/** Reconnect forever, backing off to one attempt every 2 s: Redis may come back at any time. */
-export const redisRetryStrategy = (attempt: number): number => Math.min(50 * 2 ** Math.min(attempt, 6), 2000);
+import { REDIS_ROLE_POLICIES, REDIS_ROLES, RedisRole, redisRolePolicy } from './redis-client-policy';
 
 export interface RedisPing {
   latencyMs: number;
 }
 
 /**
- * The one Redis connection of this process (health, cluster heartbeat, alert locks). Every other part reaches
- * Redis through here; the Socket.IO adapter derives its own clients from `createClient`.
+ * This process's way to Redis. The connections themselves are the named clients of RedisModule (one per
+ * role, see redis-client-policy.ts); `client` is `main` (health, cluster heartbeat, alert locks, the
+ * user-connection cap) and the Socket.IO adapter takes its publisher and subscriber from `createClient`.
  *
  * Command policy: until the first connection, commands wait in the offline queue (bounded by
  * maxRetriesPerRequest); once connected, the queue is turned off so that during an outage commands fail at
@@ -22,15 +20,10 @@ export interface RedisPing {
  */
 @Injectable()
 export class RedisService implements OnApplicationShutdown {
-  private readonly logger = new Logger(RedisService.name);
   readonly client: Redis | null;
 
-  constructor(
-    private readonly config: AppConfig,
-    private readonly instance: InstanceInfo,
-  ) {
-    const url = config.env.REDIS_URL;
-    this.client = url === undefined ? null : this.createClient('main');
+  constructor(private readonly clients: RedisClients) {
+    this.client = clients.getOrNil('main');
   }
 
   get isConfigured(): boolean {
@@ -47,29 +40,25 @@ export class RedisService implements OnApplicationShutdown {
   }
 
   /**
-   * A new client on the configured URL, with this server's retry, timeout and outage-logging policy. `overrides`
-   * lets the Socket.IO adapter choose queue behaviour per role. The caller owns it and must quit it.
+   * The module's client for `role`. `overrides` are the options the caller relies on, by the rule of
+   * `redisRolePolicy`: they must be what the role is already configured with, so a caller and the module
+   * cannot silently disagree on how a client behaves during an outage (the mismatch throws, naming the
+   * option but never its value). The module closes the client on shutdown; a caller may close it earlier.
    */
-  createClient(role: string, overrides: RedisOptions = {}): Redis {
-    const url = this.config.env.REDIS_URL;
-    if (url === undefined) throw new Error('REDIS_URL is not configured');
-    const failFastOnceReady = overrides.enableOfflineQueue === undefined;
-    const client = new Redis(url, {
-      connectionName: `${this.config.env.SERVICE_NAME}:${role}:${this.instance.id}`.replace(/\s/g, '_'),
-      connectTimeout: 5000,
-      commandTimeout: 2000,
-      keepAlive: 10_000,
-      maxRetriesPerRequest: 1,
-      retryStrategy: redisRetryStrategy,
-      enableOfflineQueue: true,
-      ...overrides,
-    });
-    if (failFastOnceReady) {
-      client.once('ready', () => {
-        client.options.enableOfflineQueue = false;
-      });
+  createClient(role: RedisRole, overrides: RedisOptions = {}): Redis {
+    const client = this.clients.getOrNil(role);
+    if (client === null) throw new Error('REDIS_URL is not configured');
+    const configured = REDIS_ROLE_POLICIES[role];
+    const asked = redisRolePolicy(overrides);
+    const differs = (Object.keys(overrides) as Array<keyof RedisOptions>).filter(
+      (key) => !Object.is(asked.options[key], configured.options[key]),
+    );
+    if (asked.failFastOnceReady !== configured.failFastOnceReady) differs.push('enableOfflineQueue');
+    if (differs.length > 0) {
+      throw new Error(
+        `Redis client '${role}' is not configured as asked: ${[...new Set(differs)].join(', ')} differ`,
+      );
     }
-    watchRedisConnection(client, role, this.logger);
     return client;
   }
 
@@ -123,8 +112,13 @@ export class RedisService implements OnApplicationShutdown {
     return this.client;
   }
 
+  /**
+   * Closes every named client, each bounded by `quitRedis`. The library's own `closeClient` is off: it waits
+   * on QUIT without a bound, and a frozen Redis never answers the subscriber's (it has no command timeout).
+   */
   async onApplicationShutdown(): Promise<void> {
-    if (this.client !== null) await quitRedis(this.client);
+    const open = REDIS_ROLES.map((role) => this.clients.getOrNil(role)).filter((c): c is Redis => c !== null);
+    await Promise.all(open.map((c) => quitRedis(c)));
   }
 }
 
