@@ -288,6 +288,8 @@ describe('Dashboard history in a real browser (e2e)', () => {
       expect(views.every((v) => v.labels >= 1)).toBe(true);
       expect(await page.locator('#history-alerts').isHidden()).toBe(true);
       expect(new URL(page.url()).hash).toBe('');
+      // No Redis configured here: no Redis tile either.
+      expect(await page.locator('#redis-tile').isHidden()).toBe(true);
     });
 
     it('1 h: every chart holds exactly the points of /metrics/history, broken at the gap, on a time axis', async () => {
