@@ -30,7 +30,7 @@ const PUBLISH_TIMEOUT_MS = 2000;
 
 // ---- options ---------------------------------------------------------------------------------------------------
 
-function positiveInt(name: string, text: string | undefined, fallback: number): number {
+function wholeNumber(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined || text === '') return fallback;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0) {
@@ -49,10 +49,10 @@ const { values: args } = parseArgs({
   },
 });
 const options = {
-  port: positiveInt('--port', args.port ?? process.env.PORT, 3000),
-  clients: positiveInt('--clients', args.clients, 40),
+  port: wholeNumber('--port', args.port ?? process.env.PORT, 3000),
+  clients: wholeNumber('--clients', args.clients, 40),
   /** 0: until Ctrl-C. */
-  seconds: positiveInt('--seconds', args.seconds ?? process.env.DEMO_SECONDS, 0),
+  seconds: wholeNumber('--seconds', args.seconds ?? process.env.DEMO_SECONDS, 0),
   log: args.log ?? join(mkdtempSync(join(tmpdir(), 'realtime-demo-')), 'server.log'),
 };
 /** Honoured when the caller sets it, so the demo can show the dashboard behind its password too. */
