@@ -6,6 +6,7 @@ import { APP_OPTIONS, configureApp } from './app.setup';
 import { loadEnvOrExit } from './config/load-env';
 import { installShutdownHandlers } from './lifecycle/graceful-shutdown';
 import { installProcessGuards } from './lifecycle/process-guards';
+import { logDevelopmentHints } from './metrics/dashboard/dashboard.start-hint';
 
 async function bootstrap(): Promise<void> {
   const env = loadEnvOrExit();
@@ -14,6 +15,7 @@ async function bootstrap(): Promise<void> {
   await configureApp(app);
   installShutdownHandlers(app);
   await app.listen(env.PORT, env.HOST);
+  await logDevelopmentHints(app, env);
 }
 
 bootstrap().catch((err: unknown) => {

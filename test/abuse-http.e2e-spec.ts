@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Socket } from 'socket.io-client';
@@ -254,6 +254,10 @@ describe('Abuse: HTTP (e2e)', () => {
       '/dashboard/static/%c0%ae%c0%ae%c0%afpackage.json',
       '/dashboard/..%2f..%2fpackage.json',
       '/dashboard/static//etc/passwd',
+      // static/ also holds the page's type declarations and tsconfig: source, never served.
+      '/dashboard/static/server-types.d.ts',
+      '/dashboard/static/globals.d.ts',
+      '/dashboard/static/tsconfig.json',
     ];
     it.each(paths)('%s: 404 or 400, never a file', async (path) => {
       const res = await raw([`GET ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close']);
@@ -264,9 +268,13 @@ describe('Abuse: HTTP (e2e)', () => {
       expect(res.body).not.toMatch(/<html|<script/i);
     });
 
-    it('the real assets are served (the control case)', async () => {
+    // The control case: every module of the page is served, as JavaScript (browsers refuse a module otherwise).
+    const modules = readdirSync(join(__dirname, '..', 'src', 'metrics', 'dashboard', 'static')).filter((f) =>
+      f.endsWith('.js'),
+    );
+    it.each(['chart.umd.min.js', ...modules])('the real asset %s is served', async (file) => {
       const res = await raw([
-        'GET /dashboard/static/dashboard.js HTTP/1.1',
+        `GET /dashboard/static/${file} HTTP/1.1`,
         'Host: 127.0.0.1',
         'Connection: close',
       ]);

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, extname, join } from 'node:path';
 
 export interface DashboardAsset {
   body: Buffer;
@@ -12,23 +12,36 @@ export function chartJsPath(): string {
   return join(dirname(require.resolve('chart.js')), 'chart.umd.min.js');
 }
 
+const STATIC_DIR = join(__dirname, 'static');
+
+/** What the browser may fetch from static/, by extension. Type declarations and the tsconfig stay private. */
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+};
+
+/** static/'s servable files (page, modules, stylesheet), listed once: a name is served only if it is listed here. */
+function staticFiles(): Record<string, { path: string; contentType: string }> {
+  const files: Record<string, { path: string; contentType: string }> = {};
+  for (const name of readdirSync(STATIC_DIR)) {
+    const contentType = CONTENT_TYPES[extname(name)];
+    if (contentType !== undefined && !name.endsWith('.d.ts'))
+      files[name] = { path: join(STATIC_DIR, name), contentType };
+  }
+  return files;
+}
+
 /**
- * The dashboard's files: a fixed table from name to file, read once on first use. The page lives in
- * static/ next to this file (copied to dist/ by nest-cli.json's assets entry).
+ * The dashboard's files: a fixed table from name to file, built at start-up from static/ next to this file
+ * (copied to dist/ by nest-cli.json's assets entry) plus Chart.js, and read once on first use. Requests are
+ * looked up in the table; no path is ever built from a request.
  */
 @Injectable()
 export class DashboardAssets {
   private readonly files: Record<string, { path: string; contentType: string }> = {
-    'index.html': { path: join(__dirname, 'static', 'index.html'), contentType: 'text/html; charset=utf-8' },
-    'dashboard.js': {
-      path: join(__dirname, 'static', 'dashboard.js'),
-      contentType: 'text/javascript; charset=utf-8',
-    },
-    'dashboard.css': {
-      path: join(__dirname, 'static', 'dashboard.css'),
-      contentType: 'text/css; charset=utf-8',
-    },
-    'chart.umd.min.js': { path: chartJsPath(), contentType: 'text/javascript; charset=utf-8' },
+    ...staticFiles(),
+    'chart.umd.min.js': { path: chartJsPath(), contentType: CONTENT_TYPES['.js'] },
   };
   private readonly cache = new Map<string, DashboardAsset>();
 
