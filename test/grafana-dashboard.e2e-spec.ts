@@ -49,7 +49,7 @@ describe('Grafana dashboard against a live Prometheus scraping the server', () =
     appTarget = new URL(t.url).host;
     // A second target nobody listens on: a replica missing from the cluster, so the alert panel has an alert.
     const missing = `127.0.0.1:${await freePort()}`;
-    await prometheus.start(
+    await prometheus.startScraping(
       [{ job: JOB, targets: [appTarget, missing], metricsPath: '/metrics/prometheus', bearerToken: TOKEN }],
       [join(RULES_DIR, RULE_FILES.alerts), join(RULES_DIR, RULE_FILES.slo)],
     );

@@ -36,7 +36,8 @@ export interface RulesInput {
 
 export const DEFAULT_RULES_INPUT: RulesInput = {
   job: 'realtime-trading-server',
-  runbookBaseUrl: 'docs/operations-stack.md',
+  // The server's own default, so the rules and the alerts it pushes to Alertmanager link to the same page.
+  runbookBaseUrl: parseEnv({}).ALERT_RUNBOOK_BASE_URL,
   availabilityTarget: 99.9,
   wsLatencyTarget: 99,
   wsLatencyThresholdMs: 100,

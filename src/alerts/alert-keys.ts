@@ -34,3 +34,8 @@ export function alertNameFor(key: string): string {
     .map((part) => part[0].toUpperCase() + part.slice(1))
     .join('');
 }
+
+/** Where a key's runbook section is: `<base>#<alertname in lower case>`, the anchor of its heading in the docs. */
+export function runbookUrl(base: string, key: string): string {
+  return `${base}#${alertNameFor(key).toLowerCase()}`;
+}

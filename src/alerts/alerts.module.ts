@@ -17,6 +17,7 @@ import { TrafficMonitor } from './monitors/traffic.monitor';
 import { DiscordNotifier } from './notifiers/discord.notifier';
 import { EmailNotifier } from './notifiers/email.notifier';
 import { ALERT_NOTIFIERS } from './notifiers/notifier';
+import { AlertmanagerNotifier } from './notifiers/alertmanager.notifier';
 import { SlackNotifier } from './notifiers/slack.notifier';
 
 @Module({
@@ -43,6 +44,7 @@ import { SlackNotifier } from './notifiers/slack.notifier';
     SlackNotifier,
     DiscordNotifier,
     EmailNotifier,
+    AlertmanagerNotifier,
     {
       provide: ALERT_NOTIFIERS,
       useFactory: (...notifiers: unknown[]) => notifiers,

@@ -1,10 +1,7 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
-import { freePort } from './ports';
-import { waitForPort } from './redis-server';
+import { Daemon } from './daemon';
 
 export const PROMETHEUS_BIN = '/usr/bin/prometheus';
 
@@ -29,25 +26,15 @@ export interface VectorSample {
 }
 
 /**
- * Debian's Prometheus on a free 127.0.0.1 port with a temporary config and TSDB: scrapes and evaluates rules
- * every second, so a test sees data within seconds. Stopped by its PID.
+ * Debian's Prometheus with a temporary config and TSDB: scrapes and evaluates rules every second, so a test
+ * sees data within seconds.
  */
-export class PrometheusTestServer {
-  private proc: ChildProcess | null = null;
-  private readonly dir = mkdtempSync(join(tmpdir(), 'prometheus-test-'));
-  private log = '';
-  port = 0;
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+export class PrometheusTestServer extends Daemon {
+  constructor() {
+    super(PROMETHEUS_BIN, 'prometheus-test');
   }
 
-  get output(): string {
-    return this.log;
-  }
-
-  async start(scrape: ScrapeTarget[], ruleFiles: string[]): Promise<this> {
-    this.port = await freePort();
+  async startScraping(scrape: ScrapeTarget[], ruleFiles: string[]): Promise<this> {
     const config = {
       global: { scrape_interval: '1s', scrape_timeout: '900ms', evaluation_interval: '1s' },
       rule_files: ruleFiles,
@@ -62,20 +49,12 @@ export class PrometheusTestServer {
     };
     const file = join(this.dir, 'prometheus.yml');
     writeFileSync(file, dump(config));
-    const proc = spawn(
-      PROMETHEUS_BIN,
-      [
-        `--config.file=${file}`,
-        `--storage.tsdb.path=${join(this.dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${this.port}`,
-        '--log.level=warn',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    proc.stdout?.on('data', (d: Buffer) => (this.log += d.toString('utf8')));
-    proc.stderr?.on('data', (d: Buffer) => (this.log += d.toString('utf8')));
-    this.proc = proc;
-    await waitForPort(this.port, 15_000);
+    await this.start((port) => [
+      `--config.file=${file}`,
+      `--storage.tsdb.path=${join(this.dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ]);
     return this;
   }
 
@@ -88,28 +67,5 @@ export class PrometheusTestServer {
 
   async query(expr: string): Promise<ApiResponse<{ resultType: string; result: VectorSample[] }>> {
     return this.api('/api/v1/query', { query: expr });
-  }
-
-  /** Polls `check` every 250 ms until it holds; fails with `what` (and Prometheus's log) after `timeoutMs`. */
-  async waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > deadline)
-        throw new Error(`Prometheus: ${what} not seen within ${timeoutMs} ms\n${this.log}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-
-  async stop(): Promise<void> {
-    const proc = this.proc;
-    this.proc = null;
-    if (proc !== null && proc.exitCode === null && proc.signalCode === null) {
-      const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }

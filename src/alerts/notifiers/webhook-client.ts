@@ -30,8 +30,11 @@ export async function postJson(
   signal: AbortSignal,
   deadline: number,
   policy: WebhookRetryPolicy = DEFAULT_RETRY_POLICY,
+  /** Extra headers computed from the exact body sent (a signature must cover the bytes on the wire). */
+  headersFor?: (payload: string) => Record<string, string>,
 ): Promise<{ attempts: number; status: number }> {
   const payload = JSON.stringify(body);
+  const headers = { ...headersFor?.(payload), 'content-type': 'application/json' };
   for (let attempt = 1; ; attempt++) {
     let status: number;
     let retryAfterMs: number | null = null;
@@ -39,7 +42,7 @@ export async function postJson(
     try {
       const res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers,
         body: payload,
         signal,
         redirect: 'error',
