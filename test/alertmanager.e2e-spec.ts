@@ -1,42 +1,15 @@
 import { existsSync } from 'node:fs';
 import { AlertScheduler } from '../src/alerts/alert-scheduler';
-import { ALERT_KEYS, AlertKey } from '../src/alerts/alert-keys';
-import type { Monitor, Reading } from '../src/alerts/alert.types';
+import { ALERT_KEYS } from '../src/alerts/alert-keys';
 import { AlertmanagerNotifier } from '../src/alerts/notifiers/alertmanager.notifier';
 import { InstanceInfo } from '../src/lifecycle/instance-info';
 import { WebhookReceiver } from './utils/alert-receivers';
 import { ALERTMANAGER_BIN, AlertmanagerTestServer, GettableAlert } from './utils/alertmanager-server';
+import { SetMonitor } from './utils/set-monitor';
 import { createTestApp, TestApp } from './utils/test-app';
 
 const SERVICE = 'am-test-service';
 const HOUR = '3600000';
-
-/** A monitor whose next reading the test sets, run through the app's real scheduler, engine and notifier. */
-class SetMonitor implements Monitor {
-  readonly name = 'set';
-  readonly enabled = true;
-  readonly intervalMs = 30_000;
-  value = 0;
-
-  constructor(
-    private readonly key: AlertKey,
-    private readonly label: string,
-  ) {}
-
-  check(): Promise<Reading[]> {
-    return Promise.resolve([
-      {
-        kind: 'metric',
-        key: this.key,
-        label: this.label,
-        value: this.value,
-        unit: '%',
-        warning: 70,
-        critical: 90,
-      },
-    ]);
-  }
-}
 
 interface AmWebhook {
   status: 'firing' | 'resolved';

@@ -18,6 +18,8 @@ import { DiscordNotifier } from './notifiers/discord.notifier';
 import { EmailNotifier } from './notifiers/email.notifier';
 import { ALERT_NOTIFIERS } from './notifiers/notifier';
 import { AlertmanagerNotifier } from './notifiers/alertmanager.notifier';
+import { PagerDutyNotifier } from './notifiers/pagerduty.notifier';
+import { SignedWebhookNotifier } from './notifiers/signed-webhook.notifier';
 import { SlackNotifier } from './notifiers/slack.notifier';
 
 @Module({
@@ -44,11 +46,13 @@ import { SlackNotifier } from './notifiers/slack.notifier';
     SlackNotifier,
     DiscordNotifier,
     EmailNotifier,
+    PagerDutyNotifier,
+    SignedWebhookNotifier,
     AlertmanagerNotifier,
     {
       provide: ALERT_NOTIFIERS,
       useFactory: (...notifiers: unknown[]) => notifiers,
-      inject: [SlackNotifier, DiscordNotifier, EmailNotifier],
+      inject: [SlackNotifier, DiscordNotifier, EmailNotifier, PagerDutyNotifier, SignedWebhookNotifier],
     },
   ],
   exports: [AlertEngine, AlertHistory],

@@ -108,6 +108,11 @@ export abstract class WebhookNotifier implements Notifier {
 
   protected abstract body(n: AlertNotification): unknown;
 
+  /** Headers computed from the exact JSON sent (none by default; a signed webhook adds its signature). */
+  protected headers(_payload: string): Record<string, string> {
+    return {};
+  }
+
   get enabled(): boolean {
     return this.url() !== undefined;
   }
@@ -116,6 +121,8 @@ export abstract class WebhookNotifier implements Notifier {
     const url = this.url();
     if (url === undefined) return;
     const deadline = performance.now() + this.config.env.ALERT_NOTIFY_TIMEOUT_MS;
-    await postJson(url, this.body(n), signal, deadline);
+    await postJson(url, this.body(n), signal, deadline, DEFAULT_RETRY_POLICY, (payload) =>
+      this.headers(payload),
+    );
   }
 }
