@@ -161,6 +161,19 @@ describe('Prometheus rules (deploy/prometheus)', () => {
     expect(tested.match(/SUCCESS/g)).toHaveLength(2);
   });
 
+  it("link every alert to its own section of the operations page's runbook", () => {
+    const page = readFileSync(join(__dirname, '..', 'docs', 'operations-stack.md'), 'utf8');
+    const headings = new Set([...page.matchAll(/^### (\S+)$/gm)].map((m) => m[1].toLowerCase()));
+    for (const r of alertRules()) {
+      const url = (r as Rule & { annotations: Record<string, string> }).annotations.runbook_url;
+      expect(url).toBe(`docs/operations-stack.md#${(r.alert ?? '').toLowerCase()}`);
+      expect({ alert: r.alert, section: headings.has((r.alert ?? '').toLowerCase()) }).toEqual({
+        alert: r.alert,
+        section: true,
+      });
+    }
+  });
+
   it('have a promtool unit test for every alert', () => {
     const tested = new Set<string>();
     for (const file of [RULE_FILES.alertsTest, RULE_FILES.sloTest]) {
