@@ -88,7 +88,7 @@ export class AlertmanagerNotifier implements OnApplicationShutdown {
   }
 
   /** The alerts one push carries, and what is recorded as pushed once Alertmanager accepted them. */
-  build(
+  private build(
     states: AlertState[],
     now: number,
   ): { alerts: PostableAlert[]; after: Map<AlertKey, { severity: Firing; startsAt: string }> } {
