@@ -100,7 +100,15 @@ export class AlertDispatcher {
     else if (err instanceof TimeoutError) message = err.message;
     else message = err instanceof Error ? err.name : 'unknown error';
     const env = this.config.env;
-    for (const secret of [env.SLACK_WEBHOOK, env.DISCORD_WEBHOOK, env.SMTP_URL]) {
+    for (const secret of [
+      env.SLACK_WEBHOOK,
+      env.DISCORD_WEBHOOK,
+      env.SMTP_URL,
+      env.ALERTMANAGER_URL,
+      env.PAGERDUTY_ROUTING_KEY,
+      env.ALERT_WEBHOOK_URL,
+      env.ALERT_WEBHOOK_SECRET,
+    ]) {
       if (secret !== undefined) message = message.split(secret).join('[REDACTED]');
     }
     return message;

@@ -4,7 +4,14 @@ import { InstanceInfo } from '../lifecycle/instance-info';
 import { AlertDelivery } from './alert-delivery';
 import { AlertHistory } from './alert-history';
 import { CLUSTER_WIDE_KEYS, AlertKey } from './alert-keys';
-import { ActiveAlert, AlertNotification, AlertSeverity, NotificationKind, Reading } from './alert.types';
+import {
+  ActiveAlert,
+  AlertNotification,
+  AlertSeverity,
+  AlertState,
+  NotificationKind,
+  Reading,
+} from './alert.types';
 import { Clock } from './clock';
 
 /** A metric must breach (or clear) on this many consecutive evaluations before its state changes. */
@@ -54,7 +61,7 @@ interface KeyState {
  */
 @Injectable()
 export class AlertEngine {
-  private readonly states = new Map<AlertKey, KeyState>();
+  private readonly keys = new Map<AlertKey, KeyState>();
 
   constructor(
     private readonly config: AppConfig,
@@ -74,7 +81,7 @@ export class AlertEngine {
 
   active(): ActiveAlert[] {
     const out: ActiveAlert[] = [];
-    for (const s of this.states.values()) {
+    for (const s of this.keys.values()) {
       if (s.severity === 'ok' || s.since === null) continue;
       out.push({
         key: s.key,
@@ -86,6 +93,21 @@ export class AlertEngine {
       });
     }
     return out.sort((a, b) => RANK[b.severity] - RANK[a.severity] || a.since.localeCompare(b.since));
+  }
+
+  /**
+   * Every key evaluated so far, ok ones included: a state mirror (Alertmanager) needs the truth on every
+   * evaluation, not the messages, which the flapping and reminder rules thin out on purpose.
+   */
+  states(): AlertState[] {
+    return [...this.keys.values()].map((s) => ({
+      key: s.key,
+      label: s.label,
+      severity: s.severity,
+      since: s.since,
+      message: s.message,
+      clusterWide: CLUSTER_WIDE_KEYS.has(s.key),
+    }));
   }
 
   private evaluateOne(reading: Reading): void {
@@ -207,7 +229,7 @@ export class AlertEngine {
   }
 
   private stateFor(r: Reading): KeyState {
-    let s = this.states.get(r.key);
+    let s = this.keys.get(r.key);
     if (s === undefined) {
       s = {
         key: r.key,
@@ -226,7 +248,7 @@ export class AlertEngine {
         lastResolvedAt: null,
         lastResolvedSeverity: 'ok',
       };
-      this.states.set(r.key, s);
+      this.keys.set(r.key, s);
     }
     return s;
   }

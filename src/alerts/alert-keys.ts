@@ -21,3 +21,21 @@ export const CLUSTER_WIDE_KEYS: ReadonlySet<AlertKey> = new Set([
 
 /** Names of the scheduled monitor runs in SchedulerRegistry. */
 export const MONITOR_INTERVAL_PREFIX = 'alerts:monitor:';
+
+/**
+ * The Prometheus/Alertmanager `alertname` of a key (`system.cpu` → `SystemCpu`): alert names must be metric-name
+ * shaped, so the dotted key travels as the `alert_key` label and this name is derived from it, the same way for the
+ * shipped Prometheus rules and for the alerts this server pushes to Alertmanager, so one silence covers both.
+ */
+export function alertNameFor(key: string): string {
+  return key
+    .split(/[._]/)
+    .filter((part) => part.length > 0)
+    .map((part) => part[0].toUpperCase() + part.slice(1))
+    .join('');
+}
+
+/** Where a key's runbook section is: `<base>#<alertname in lower case>`, the anchor of its heading in the docs. */
+export function runbookUrl(base: string, key: string): string {
+  return `${base}#${alertNameFor(key).toLowerCase()}`;
+}

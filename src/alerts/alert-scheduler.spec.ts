@@ -2,6 +2,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import type { AlertEngine } from './alert-engine';
 import { AlertScheduler, MAX_CHECK_MS } from './alert-scheduler';
 import type { Monitor, Reading } from './alert.types';
+import type { AlertmanagerNotifier } from './notifiers/alertmanager.notifier';
 
 class ScriptedMonitor implements Monitor {
   readonly name = 'scripted';
@@ -25,12 +26,19 @@ class ScriptedMonitor implements Monitor {
 describe(AlertScheduler.name, () => {
   let registry: SchedulerRegistry;
   let evaluated: number;
-  const engine = { evaluate: () => evaluated++ } as unknown as AlertEngine;
+  let synced: number;
+  const engine = { evaluate: () => evaluated++, states: () => [] } as unknown as AlertEngine;
+  // The state mirror is pushed after every evaluation, not only on changes.
+  const alertmanager = { sync: () => synced++ } as unknown as AlertmanagerNotifier;
 
   beforeEach(() => {
     jest.useFakeTimers();
     registry = new SchedulerRegistry();
     evaluated = 0;
+    synced = 0;
+  });
+  afterEach(() => {
+    expect(synced).toBe(evaluated);
   });
   afterEach(() => {
     jest.useRealTimers();
@@ -39,7 +47,7 @@ describe(AlertScheduler.name, () => {
   it('registers one interval per enabled monitor and clears them on shutdown', () => {
     const on = new ScriptedMonitor(1000);
     const off = Object.assign(new ScriptedMonitor(1000), { name: 'off', enabled: false });
-    const scheduler = new AlertScheduler(registry, engine, [on, off]);
+    const scheduler = new AlertScheduler(registry, engine, [on, off], alertmanager);
     scheduler.onApplicationBootstrap();
     expect(registry.getIntervals()).toEqual(['alerts:monitor:scripted']);
     scheduler.onModuleDestroy();
@@ -51,7 +59,7 @@ describe(AlertScheduler.name, () => {
   it('runs on its interval; a slow check is cut before the next tick, so no tick is lost', async () => {
     const m = new ScriptedMonitor(1000);
     m.durations = [5000, 100, 100];
-    const scheduler = new AlertScheduler(registry, engine, [m]);
+    const scheduler = new AlertScheduler(registry, engine, [m], alertmanager);
     scheduler.onApplicationBootstrap();
     await jest.advanceTimersByTimeAsync(1000); // run 1 starts and would take 5 s
     expect(m.calls).toBe(1);
@@ -67,7 +75,7 @@ describe(AlertScheduler.name, () => {
   it('a tick that finds the previous run still going (a blocked event loop) is skipped', async () => {
     const m = new ScriptedMonitor(1000);
     m.durations = [700];
-    const scheduler = new AlertScheduler(registry, engine, [m]);
+    const scheduler = new AlertScheduler(registry, engine, [m], alertmanager);
     const first = scheduler.run(m);
     expect(await scheduler.run(m)).toBe(false);
     expect(m.calls).toBe(1);
@@ -79,7 +87,7 @@ describe(AlertScheduler.name, () => {
   it('a check that never ends is abandoned at its timeout, aborted, and the schedule goes on', async () => {
     const m = new ScriptedMonitor(60_000);
     m.durations = ['never', 0];
-    const scheduler = new AlertScheduler(registry, engine, [m]);
+    const scheduler = new AlertScheduler(registry, engine, [m], alertmanager);
     scheduler.onApplicationBootstrap();
     await jest.advanceTimersByTimeAsync(60_000);
     expect(m.calls).toBe(1);
@@ -103,7 +111,7 @@ describe(AlertScheduler.name, () => {
       intervalMs: 1000,
       check: () => Promise.reject(new Error('boom')),
     };
-    const scheduler = new AlertScheduler(registry, engine, [m, failing]);
+    const scheduler = new AlertScheduler(registry, engine, [m, failing], alertmanager);
     const first = scheduler.run(m);
     expect(await scheduler.run(m)).toBe(false);
     await jest.advanceTimersByTimeAsync(500);

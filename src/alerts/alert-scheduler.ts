@@ -5,6 +5,7 @@ import { AlertEngine } from './alert-engine';
 import { MONITOR_INTERVAL_PREFIX } from './alert-keys';
 import type { Monitor } from './alert.types';
 import { ALERT_MONITORS } from './monitors/monitor.tokens';
+import { AlertmanagerNotifier } from './notifiers/alertmanager.notifier';
 
 /** No check may run longer than this, nor longer than 80 % of its interval (so it ends before the next tick). */
 export const MAX_CHECK_MS = 10_000;
@@ -29,6 +30,7 @@ export class AlertScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly registry: SchedulerRegistry,
     private readonly engine: AlertEngine,
     @Inject(ALERT_MONITORS) private readonly monitors: Monitor[],
+    private readonly alertmanager: AlertmanagerNotifier,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -73,6 +75,12 @@ export class AlertScheduler implements OnApplicationBootstrap, OnModuleDestroy {
         `Alert check '${monitor.name}' timed out after ${timeoutMs}ms`,
       );
       this.engine.evaluate(readings);
+      // Every evaluation, not only changes: Alertmanager expects an alert to be pushed again while it holds.
+      this.alertmanager.sync(
+        this.engine.states(),
+        readings.map((r) => r.key),
+        monitor.intervalMs,
+      );
     } catch (err) {
       this.logger.warn({ message: 'Alert check failed', monitor: monitor.name, error: errorMessage(err) });
     } finally {

@@ -63,3 +63,14 @@ export interface ActiveAlert {
   threshold: number | null;
   since: string;
 }
+
+/** One key's state as the engine holds it, for channels that mirror state rather than messages (Alertmanager). */
+export interface AlertState {
+  key: AlertKey;
+  label: string;
+  severity: AlertSeverity;
+  /** Epoch ms the alert left ok; null while ok. */
+  since: number | null;
+  message: string;
+  clusterWide: boolean;
+}

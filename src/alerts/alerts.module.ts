@@ -17,6 +17,9 @@ import { TrafficMonitor } from './monitors/traffic.monitor';
 import { DiscordNotifier } from './notifiers/discord.notifier';
 import { EmailNotifier } from './notifiers/email.notifier';
 import { ALERT_NOTIFIERS } from './notifiers/notifier';
+import { AlertmanagerNotifier } from './notifiers/alertmanager.notifier';
+import { PagerDutyNotifier } from './notifiers/pagerduty.notifier';
+import { SignedWebhookNotifier } from './notifiers/signed-webhook.notifier';
 import { SlackNotifier } from './notifiers/slack.notifier';
 
 @Module({
@@ -43,10 +46,13 @@ import { SlackNotifier } from './notifiers/slack.notifier';
     SlackNotifier,
     DiscordNotifier,
     EmailNotifier,
+    PagerDutyNotifier,
+    SignedWebhookNotifier,
+    AlertmanagerNotifier,
     {
       provide: ALERT_NOTIFIERS,
       useFactory: (...notifiers: unknown[]) => notifiers,
-      inject: [SlackNotifier, DiscordNotifier, EmailNotifier],
+      inject: [SlackNotifier, DiscordNotifier, EmailNotifier, PagerDutyNotifier, SignedWebhookNotifier],
     },
   ],
   exports: [AlertEngine, AlertHistory],

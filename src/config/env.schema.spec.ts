@@ -181,4 +181,22 @@ describe('parseEnv', () => {
       }),
     ).toEqual([]);
   });
+  it('requires the signed webhook URL and its secret together, the secret long enough, never echoing either', () => {
+    const problems = (source: Record<string, string>): string[] => {
+      try {
+        parseEnv(source);
+        return [];
+      } catch (e) {
+        expect((e as Error).message).not.toMatch(/short-secret|hooks\.example/);
+        return (e as ConfigValidationError).problems.map((p) => `${p.variable} ${p.problem}`);
+      }
+    };
+    expect(problems({ ALERT_WEBHOOK_URL: 'https://hooks.example/a' })).toEqual([
+      'ALERT_WEBHOOK_SECRET must be set together with ALERT_WEBHOOK_URL',
+    ]);
+    expect(
+      problems({ ALERT_WEBHOOK_URL: 'https://hooks.example/a', ALERT_WEBHOOK_SECRET: 'short-secret' }),
+    ).toEqual(['ALERT_WEBHOOK_SECRET must be at least 32 characters']);
+    expect(parseEnv({}).PAGERDUTY_EVENTS_URL).toBe('https://events.pagerduty.com/v2/enqueue');
+  });
 });

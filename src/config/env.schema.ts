@@ -61,7 +61,7 @@ const webhookUrl = () =>
   );
 
 /** Webhook URLs: checked for credentials by webhookUrl() and for https in production by crossFieldIssues(). */
-const WEBHOOK_VARIABLES = ['SLACK_WEBHOOK', 'DISCORD_WEBHOOK'] as const;
+const WEBHOOK_VARIABLES = ['SLACK_WEBHOOK', 'DISCORD_WEBHOOK', 'ALERT_WEBHOOK_URL'] as const;
 
 const csv = (def: string) =>
   z
@@ -246,6 +246,18 @@ const rawSchema = z.object({
   SMTP_URL: urlWithProtocols(['smtp:', 'smtps:'], 'SMTP'),
   ALERT_EMAIL_TO: optionalString(),
   ALERT_EMAIL_FROM: optionalString(),
+  // Alertmanager is often reached over a private network in plain http, so https is not required of it.
+  ALERTMANAGER_URL: webhookUrl(),
+  ALERT_RUNBOOK_BASE_URL: z.string().trim().min(1, 'must not be empty').default('docs/operations-stack.md'),
+  PAGERDUTY_ROUTING_KEY: optionalString(),
+  PAGERDUTY_EVENTS_URL: urlWithProtocols(['https:', 'http:'], 'http(s)').transform(
+    (v) => v ?? 'https://events.pagerduty.com/v2/enqueue',
+  ),
+  ALERT_WEBHOOK_URL: webhookUrl(),
+  // A receiver checks the HMAC with it; shorter than 32 characters would be guessable offline from one request.
+  ALERT_WEBHOOK_SECRET: optionalString().refine((v) => v === undefined || v.length >= 32, {
+    message: 'must be at least 32 characters',
+  }),
 
   // Error tracking
   SENTRY_DSN: urlWithProtocols(['https:', 'http:'], 'Sentry DSN'),
@@ -306,6 +318,11 @@ function crossFieldIssues(env: Partial<Raw>): Issue[] {
     if (w !== undefined && c !== undefined && w > c) {
       issues.push({ path: `ALERT_${name}_WARNING`, message: `must not be above ALERT_${name}_CRITICAL` });
     }
+  }
+  if ((env.ALERT_WEBHOOK_URL === undefined) !== (env.ALERT_WEBHOOK_SECRET === undefined)) {
+    const missing = env.ALERT_WEBHOOK_URL === undefined ? 'ALERT_WEBHOOK_URL' : 'ALERT_WEBHOOK_SECRET';
+    const other = missing === 'ALERT_WEBHOOK_URL' ? 'ALERT_WEBHOOK_SECRET' : 'ALERT_WEBHOOK_URL';
+    issues.push({ path: missing, message: `must be set together with ${other}` });
   }
   if ((env.SMTP_URL === undefined) !== (env.ALERT_EMAIL_TO === undefined)) {
     const missing = env.SMTP_URL === undefined ? 'SMTP_URL' : 'ALERT_EMAIL_TO';

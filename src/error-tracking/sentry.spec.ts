@@ -1,4 +1,5 @@
-import { loadProfilingIntegration, nativeProfiler } from './sentry';
+import { parseEnv } from '../config/env.schema';
+import { loadProfilingIntegration, nativeProfiler, sentryOptions } from './sentry';
 
 /** Keeps the CPU busy in a frame with a known name, so the profile has something to show. */
 function burnCpu(ms: number): number {
@@ -40,5 +41,25 @@ describe(loadProfilingIntegration.name, () => {
     expect(error).not.toContain('\n');
     expect(log).not.toHaveBeenCalled();
     expect(warn).not.toHaveBeenCalled();
+  });
+});
+
+describe(sentryOptions.name, () => {
+  it("scrubs every alert channel's secret from breadcrumbs and events", () => {
+    const secrets = {
+      ALERT_WEBHOOK_URL: 'https://hooks.example/alerts/secret-webhook-path',
+      ALERT_WEBHOOK_SECRET: 'webhook-signing-secret-0123456789abcdef',
+      ALERTMANAGER_URL: 'http://alertmanager.internal:9093/secret-prefix',
+      PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY0123456789abcdefabcdef',
+    };
+    const options = sentryOptions(parseEnv(secrets), null);
+    const crumb = options.beforeBreadcrumb?.(
+      { category: 'fetch', data: { url: secrets.ALERT_WEBHOOK_URL, body: Object.values(secrets).join(' ') } },
+      {},
+    );
+    const text = JSON.stringify(crumb);
+    expect(text).toContain('[REDACTED]');
+    for (const value of Object.values(secrets)) expect(text).not.toContain(value);
+    expect(text).not.toContain('secret-webhook-path');
   });
 });

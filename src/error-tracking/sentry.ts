@@ -70,9 +70,16 @@ export function loadProfilingIntegration(): { integration: Integration } | { err
   }
 }
 
-/** URLs that are secrets in themselves: their path is the credential. */
+/** URLs that are secrets in themselves (their path is the credential), and the alert channels' keys. */
 function secretUrls(env: Env): string[] {
-  return [env.SLACK_WEBHOOK, env.DISCORD_WEBHOOK].filter((u): u is string => u !== undefined);
+  return [
+    env.SLACK_WEBHOOK,
+    env.DISCORD_WEBHOOK,
+    env.ALERT_WEBHOOK_URL,
+    env.ALERTMANAGER_URL,
+    env.PAGERDUTY_ROUTING_KEY,
+    env.ALERT_WEBHOOK_SECRET,
+  ].filter((u): u is string => u !== undefined);
 }
 
 /** `https://hooks.slack.com/services/T/B/x` → `https://hooks.slack.com/[REDACTED]`. */

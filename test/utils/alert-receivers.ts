@@ -9,6 +9,8 @@ export type WebhookBehaviour =
 export interface ReceivedRequest {
   path: string;
   body: unknown;
+  /** The body exactly as received (a signature covers these bytes). */
+  raw: string;
   headers: IncomingMessage['headers'];
   at: number;
 }
@@ -73,7 +75,7 @@ export class WebhookReceiver {
       } catch {
         // keep the raw text
       }
-      this.requests.push({ path: req.url ?? '', body, headers: req.headers, at: Date.now() });
+      this.requests.push({ path: req.url ?? '', body, raw: text, headers: req.headers, at: Date.now() });
       const behaviour = this.script.shift() ?? this.fallback;
       if (behaviour.kind === 'reset') {
         req.socket.resetAndDestroy();

@@ -1,6 +1,6 @@
 import type { AlertNotification, NotificationLevel } from '../alert.types';
 
-export type NotificationChannel = 'slack' | 'discord' | 'email';
+export type NotificationChannel = 'slack' | 'discord' | 'email' | 'alertmanager' | 'pagerduty' | 'webhook';
 
 /** One alert channel. `send` may reject; the dispatcher bounds it in time, logs and counts the outcome. */
 export interface Notifier {

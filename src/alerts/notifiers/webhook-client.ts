@@ -30,8 +30,11 @@ export async function postJson(
   signal: AbortSignal,
   deadline: number,
   policy: WebhookRetryPolicy = DEFAULT_RETRY_POLICY,
+  /** Extra headers computed from the exact body sent (a signature must cover the bytes on the wire). */
+  headersFor?: (payload: string) => Record<string, string>,
 ): Promise<{ attempts: number; status: number }> {
   const payload = JSON.stringify(body);
+  const headers = { ...headersFor?.(payload), 'content-type': 'application/json' };
   for (let attempt = 1; ; attempt++) {
     let status: number;
     let retryAfterMs: number | null = null;
@@ -39,7 +42,7 @@ export async function postJson(
     try {
       const res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers,
         body: payload,
         signal,
         redirect: 'error',
@@ -105,6 +108,11 @@ export abstract class WebhookNotifier implements Notifier {
 
   protected abstract body(n: AlertNotification): unknown;
 
+  /** Headers computed from the exact JSON sent (none by default; a signed webhook adds its signature). */
+  protected headers(_payload: string): Record<string, string> {
+    return {};
+  }
+
   get enabled(): boolean {
     return this.url() !== undefined;
   }
@@ -113,6 +121,8 @@ export abstract class WebhookNotifier implements Notifier {
     const url = this.url();
     if (url === undefined) return;
     const deadline = performance.now() + this.config.env.ALERT_NOTIFY_TIMEOUT_MS;
-    await postJson(url, this.body(n), signal, deadline);
+    await postJson(url, this.body(n), signal, deadline, DEFAULT_RETRY_POLICY, (payload) =>
+      this.headers(payload),
+    );
   }
 }
