@@ -6,7 +6,8 @@ import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
 import { ConnectionAdmission } from './realtime/connection-admission';
 import { WsDispatcher } from './realtime/dispatch/ws-dispatcher';
-import { RedisIoAdapter } from './redis/redis-io.adapter';
+import { RedisIoAdapter } from './realtime/redis-io.adapter';
+import { SocketAdapterState } from './realtime/socket-adapter-state';
 import { RedisService } from './redis/redis.service';
 
 /**
@@ -34,6 +35,7 @@ export async function configureApp(app: INestApplication): Promise<void> {
     app.get(RedisService),
     app.get(MetricsService),
     app.get(ConnectionAdmission),
+    app.get(SocketAdapterState),
     app.get(WsDispatcher),
   );
   await socketAdapter.connect();

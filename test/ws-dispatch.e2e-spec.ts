@@ -11,7 +11,9 @@ import { WsDispatcher } from '../src/realtime/dispatch/ws-dispatcher';
 import { RealtimeExceptionFilter } from '../src/realtime/filters/ws-exception.filter';
 import { WsLatencyInterceptor } from '../src/realtime/interceptors/ws-latency.interceptor';
 import { CLIENT_EVENTS } from '../src/realtime/realtime.events';
-import { RedisIoAdapter } from '../src/redis/redis-io.adapter';
+import { ConnectionAdmission } from '../src/realtime/connection-admission';
+import { RedisIoAdapter } from '../src/realtime/redis-io.adapter';
+import { SocketAdapterState } from '../src/realtime/socket-adapter-state';
 import type { RedisService } from '../src/redis/redis.service';
 import {
   DispatchCasesGateway,
@@ -337,6 +339,8 @@ async function start(path: PathName): Promise<Server> {
       WsLatencyInterceptor,
       RealtimeExceptionFilter,
       WsDispatcher,
+      ConnectionAdmission,
+      SocketAdapterState,
       { provide: AppConfig, useValue: config },
       { provide: MetricsService, useValue: metrics },
       { provide: ErrorReporter, useValue: reporter },
@@ -357,6 +361,8 @@ async function start(path: PathName): Promise<Server> {
           config,
           { isConfigured: false } as RedisService,
           metrics as unknown as MetricsService,
+          app.get(ConnectionAdmission),
+          app.get(SocketAdapterState),
           app.get(WsDispatcher),
         );
   app.useWebSocketAdapter(adapter);

@@ -12,7 +12,6 @@ import { AppConfig } from '../config/app-config';
 import { SystemUsageSampler } from '../common/system-usage';
 import { ShutdownState } from '../lifecycle/shutdown-state';
 import { MetricsService, RealtimeStatsSource } from '../metrics/metrics.service';
-import { socketAdapterState } from '../redis/redis-io.adapter';
 import { ConnectionAdmission } from './connection-admission';
 import { ConnectionRegistry } from './connection-registry';
 import { parsePortfolioSubscription } from './dto/portfolio-subscription.dto';
@@ -34,6 +33,7 @@ import { SocketIdentity, verifyAccessToken } from './socket-auth';
 import { SocketEventGate } from './socket-event-gate';
 import { originPolicy } from './socket-server.options';
 import { SlowConsumerGuard } from './slow-consumer.guard';
+import { SocketAdapterState } from './socket-adapter-state';
 import { UserConnectionCap } from './user-connection-cap';
 
 export interface PublishResult {
@@ -65,7 +65,6 @@ function invalid(message: string): Ack {
 @UseFilters(RealtimeExceptionFilter)
 export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
   private readonly logger = new Logger(RealtimeGateway.name);
-  private readonly registry = new ConnectionRegistry();
   private readonly usage = new SystemUsageSampler();
   private readonly maxPerUser: number;
   private initialized = false;
@@ -81,6 +80,8 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
     private readonly slowConsumers: SlowConsumerGuard,
     private readonly admission: ConnectionAdmission,
     private readonly userCap: UserConnectionCap,
+    private readonly registry: ConnectionRegistry,
+    private readonly adapterState: SocketAdapterState,
   ) {
     this.maxPerUser = config.env.WS_MAX_CONNECTIONS_PER_USER;
   }
@@ -237,7 +238,7 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
     this.metrics.recordPublished(dto.event);
     this.metrics.recordWsSent(dto.event, delivered);
     const result: PublishResult = { event: dto.event, rooms, delivered };
-    if (socketAdapterState(this.server)?.degraded === true) result.degraded = true;
+    if (this.adapterState.degraded) result.degraded = true;
     return result;
   }
 
@@ -255,7 +256,7 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
   }
 
   private get redisAdapter(): boolean {
-    return this.initialized && socketAdapterState(this.server)?.redisEnabled === true;
+    return this.initialized && this.adapterState.redisEnabled;
   }
 
   getStats() {

@@ -1,6 +1,8 @@
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { ConnectionAdmission } from './connection-admission';
+import { ConnectionCounts } from './connection-counts';
+import { ConnectionRegistry } from './connection-registry';
 import { WsDispatcher } from './dispatch/ws-dispatcher';
 import { EventsController } from './events.controller';
 import { RealtimeExceptionFilter } from './filters/ws-exception.filter';
@@ -9,6 +11,7 @@ import { PublishBodyMiddleware } from './publish-body.middleware';
 import { PublishPrecheckMiddleware } from './publish-precheck.middleware';
 import { RealtimeGateway } from './realtime.gateway';
 import { SlowConsumerGuard } from './slow-consumer.guard';
+import { SocketAdapterState } from './socket-adapter-state';
 import { SocketEventGate } from './socket-event-gate';
 import { UserConnectionCap } from './user-connection-cap';
 
@@ -24,8 +27,11 @@ import { UserConnectionCap } from './user-connection-cap';
     SlowConsumerGuard,
     ConnectionAdmission,
     UserConnectionCap,
+    ConnectionRegistry,
+    { provide: ConnectionCounts, useExisting: ConnectionRegistry },
+    SocketAdapterState,
   ],
-  exports: [RealtimeGateway, ConnectionAdmission, WsDispatcher],
+  exports: [RealtimeGateway, ConnectionAdmission, WsDispatcher, ConnectionCounts, SocketAdapterState],
 })
 export class RealtimeModule implements NestModule {
   /**
