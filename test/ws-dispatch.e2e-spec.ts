@@ -12,6 +12,7 @@ import { RealtimeExceptionFilter } from '../src/realtime/filters/ws-exception.fi
 import { WsLatencyInterceptor } from '../src/realtime/interceptors/ws-latency.interceptor';
 import { CLIENT_EVENTS } from '../src/realtime/realtime.events';
 import { ConnectionAdmission } from '../src/realtime/connection-admission';
+import { RealtimeMetrics } from '../src/realtime/realtime.metrics';
 import { RedisIoAdapter } from '../src/realtime/redis-io.adapter';
 import { SocketAdapterState } from '../src/realtime/socket-adapter-state';
 import type { RedisService } from '../src/redis/redis.service';
@@ -342,7 +343,7 @@ async function start(path: PathName): Promise<Server> {
       ConnectionAdmission,
       SocketAdapterState,
       { provide: AppConfig, useValue: config },
-      { provide: MetricsService, useValue: metrics },
+      { provide: RealtimeMetrics, useValue: metrics },
       { provide: ErrorReporter, useValue: reporter },
     ],
   }).compile();

@@ -1,4 +1,5 @@
 import { Global, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { DashboardAssets } from './dashboard/dashboard.assets';
 import { DashboardController } from './dashboard/dashboard.controller';
 import { HttpMetricsMiddleware } from './http-metrics.middleware';
@@ -13,6 +14,7 @@ import { METRICS_CLOCK, MetricsService } from './metrics.service';
  */
 @Global()
 @Module({
+  imports: [DiscoveryModule],
   controllers: [MetricsController, DashboardController],
   providers: [
     metricsRegistryProvider,

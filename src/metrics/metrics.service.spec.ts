@@ -1,7 +1,6 @@
 import { Registry } from 'prom-client';
 import { AppConfig } from '../config/app-config';
-import type { DatabaseService } from '../database/database.service';
-import type { RedisService } from '../redis/redis.service';
+import type { DiscoveryService } from '@nestjs/core';
 import { METRIC } from './metric-names';
 import { MetricsService } from './metrics.service';
 
@@ -13,15 +12,9 @@ describe(MetricsService.name, () => {
   beforeEach(() => {
     now = 1_000_000;
     registry = new Registry();
-    // Neither dependency is configured: nothing reaches outside, and the window clock is the test's.
-    const unconfigured = { isConfigured: false };
-    metrics = new MetricsService(
-      registry,
-      AppConfig.from({ NODE_ENV: 'test' }),
-      unconfigured as RedisService,
-      () => now,
-      unconfigured as DatabaseService,
-    );
+    // No contributors: the core alone, with the test's window clock.
+    const discovery = { getProviders: () => [] } as unknown as DiscoveryService;
+    metrics = new MetricsService(registry, AppConfig.from({ NODE_ENV: 'test' }), () => now, discovery);
   });
 
   const requestsTotal = async (route: string, statusCode: string): Promise<number> => {

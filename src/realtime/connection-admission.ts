@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Server } from 'socket.io';
 import { addressKey, clientAddress, TrustProxy } from '../common/client-address';
 import { AppConfig } from '../config/app-config';
-import { MetricsService } from '../metrics/metrics.service';
+import { RealtimeMetrics } from './realtime.metrics';
 import { HANDSHAKE_REFUSALS, REFUSAL_REASONS, RefusalReason } from './realtime.events';
 import { isOriginAllowed, OriginPolicy, originPolicy } from './socket-server.options';
 
@@ -55,7 +55,7 @@ export class ConnectionAdmission {
 
   constructor(
     config: AppConfig,
-    private readonly metrics: MetricsService,
+    private readonly metrics: RealtimeMetrics,
   ) {
     this.origins = originPolicy(config);
     this.maxConnections = config.env.WS_MAX_CONNECTIONS;

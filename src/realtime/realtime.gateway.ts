@@ -11,12 +11,12 @@ import type { Server, Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
 import { SystemUsageSampler } from '../common/system-usage';
 import { ShutdownState } from '../lifecycle/shutdown-state';
-import { MetricsService, RealtimeStatsSource } from '../metrics/metrics.service';
 import { ConnectionAdmission } from './connection-admission';
 import { ConnectionRegistry } from './connection-registry';
 import { parsePortfolioSubscription } from './dto/portfolio-subscription.dto';
 import type { PublishEventDto } from './dto/publish-event.dto';
 import { RealtimeExceptionFilter } from './filters/ws-exception.filter';
+import { RealtimeMetrics } from './realtime.metrics';
 import { WsLatencyInterceptor } from './interceptors/ws-latency.interceptor';
 import {
   Ack,
@@ -63,7 +63,7 @@ function invalid(message: string): Ack {
 @WebSocketGateway()
 @UseInterceptors(WsLatencyInterceptor)
 @UseFilters(RealtimeExceptionFilter)
-export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
+export class RealtimeGateway implements OnGatewayInit {
   private readonly logger = new Logger(RealtimeGateway.name);
   private readonly usage = new SystemUsageSampler();
   private readonly maxPerUser: number;
@@ -74,7 +74,7 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
 
   constructor(
     private readonly config: AppConfig,
-    private readonly metrics: MetricsService,
+    private readonly metrics: RealtimeMetrics,
     private readonly shutdown: ShutdownState,
     private readonly gate: SocketEventGate,
     private readonly slowConsumers: SlowConsumerGuard,
@@ -92,8 +92,7 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
     server.on('connection', (socket: Socket) => this.onConnection(socket));
     this.warnAboutConfiguration();
     this.initialized = true;
-    this.metrics.setRealtimeSource(this);
-    this.metrics.setConnections(0, 0);
+    this.metrics.markGatewayUp();
   }
 
   /**
@@ -155,12 +154,10 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
     socket.once('disconnect', () => {
       if (expiry !== null) clearTimeout(expiry.timer);
       this.registry.remove(userId, socket.id);
-      this.publishConnectionCounts();
     });
     void socket.join(userRoom(userId));
     this.slowConsumers.watch(socket);
     this.gate.install(socket);
-    this.publishConnectionCounts();
     expiry = this.scheduleExpiry(socket, identity.expiresAt);
   }
 
@@ -249,10 +246,6 @@ export class RealtimeGateway implements OnGatewayInit, RealtimeStatsSource {
     const seen = new Set<string>();
     for (const room of rooms) for (const id of local.get(room) ?? []) seen.add(id);
     return seen.size;
-  }
-
-  private publishConnectionCounts(): void {
-    this.metrics.setConnections(this.registry.totalConnections, this.registry.uniqueUsers);
   }
 
   private get redisAdapter(): boolean {

@@ -10,6 +10,7 @@ import { WsLatencyInterceptor } from './interceptors/ws-latency.interceptor';
 import { PublishBodyMiddleware } from './publish-body.middleware';
 import { PublishPrecheckMiddleware } from './publish-precheck.middleware';
 import { RealtimeGateway } from './realtime.gateway';
+import { RealtimeMetrics } from './realtime.metrics';
 import { SlowConsumerGuard } from './slow-consumer.guard';
 import { SocketAdapterState } from './socket-adapter-state';
 import { SocketEventGate } from './socket-event-gate';
@@ -30,6 +31,7 @@ import { UserConnectionCap } from './user-connection-cap';
     ConnectionRegistry,
     { provide: ConnectionCounts, useExisting: ConnectionRegistry },
     SocketAdapterState,
+    RealtimeMetrics,
   ],
   exports: [RealtimeGateway, ConnectionAdmission, WsDispatcher, ConnectionCounts, SocketAdapterState],
 })

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Counter, Registry } from 'prom-client';
 import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
-import { METRIC } from '../metrics/metric-names';
+import { REALTIME_METRIC } from './realtime.metric-names';
 import { METRICS_REGISTRY } from '../metrics/metrics.registry';
 import { DISCONNECT_REASONS, DisconnectReason } from './realtime.events';
 import type { SocketIdentity } from './socket-auth';
@@ -69,7 +69,7 @@ export class SlowConsumerGuard {
     this.maxPendingBytes = config.env.WS_MAX_PENDING_BYTES;
     this.heartbeatMs = config.env.WS_PING_INTERVAL_MS + config.env.WS_PING_TIMEOUT_MS;
     this.disconnects = new Counter({
-      name: METRIC.wsDisconnects,
+      name: REALTIME_METRIC.wsDisconnects,
       help: 'WebSocket connections the server closed on purpose, by reason',
       labelNames: ['reason'],
       registers: [registry],

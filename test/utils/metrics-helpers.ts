@@ -6,7 +6,9 @@ import { AppModule } from '../../src/app.module';
 import { APP_OPTIONS, configureApp } from '../../src/app.setup';
 import { AppConfig } from '../../src/config/app-config';
 import { sleep } from '../../src/common/with-timeout';
-import { METRICS_CLOCK, MetricsService, RealtimeStatsSource } from '../../src/metrics/metrics.service';
+import { RedisMetrics } from '../../src/health/redis.metrics';
+import { METRICS_CLOCK, MetricsService } from '../../src/metrics/metrics.service';
+import { RealtimeMetrics } from '../../src/realtime/realtime.metrics';
 import { BASE_TEST_ENV } from './test-app';
 
 /** What Prometheus 2.42 sends when it scrapes (FACTS.md). */
@@ -46,26 +48,32 @@ export interface MetricsApp {
   app: NestExpressApplication;
   url: string;
   metrics: MetricsService;
+  /** The realtime feature's instruments (ws_*, subscriptions, published events). */
+  realtime: RealtimeMetrics;
+  /** redis_up / redis_latency_seconds and the JSON `redis` block. */
+  redis: RedisMetrics;
   clock: ManualClock;
-  /** With holdGateway: hands the held-back gateway registration to MetricsService. */
+  /** With holdGateway: tells RealtimeMetrics the gateway is up, as the gateway did during start-up. */
   release(): void;
   close(): Promise<void>;
 }
 
 /**
- * The real AppModule plus the probe routes, with a manual window clock. With `holdGateway`, whatever calls
- * setRealtimeSource during start-up (the gateway) is held back until release(), so "before the gateway is up"
- * can be observed on a real app.
+ * The real AppModule plus the probe routes, with a manual window clock. With `holdGateway`, the gateway's
+ * "I am up" during start-up is held back until release(), so "before the gateway is up" can be observed on a
+ * real app.
  */
 export async function createMetricsApp(
   env: Record<string, string> = {},
   opts: { holdGateway?: boolean } = {},
 ): Promise<MetricsApp> {
   const clock = new ManualClock();
-  const held: RealtimeStatsSource[] = [];
-  const original = MetricsService.prototype.setRealtimeSource;
+  let held = false;
+  const original = RealtimeMetrics.prototype.markGatewayUp;
   const spy = opts.holdGateway
-    ? jest.spyOn(MetricsService.prototype, 'setRealtimeSource').mockImplementation((s) => void held.push(s))
+    ? jest.spyOn(RealtimeMetrics.prototype, 'markGatewayUp').mockImplementation(() => {
+        held = true;
+      })
     : null;
   try {
     const moduleRef = await Test.createTestingModule({ imports: [AppModule, ProbeModule] })
@@ -78,13 +86,17 @@ export async function createMetricsApp(
     await configureApp(app);
     await app.listen(0, '127.0.0.1');
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-    const metrics = app.get(MetricsService);
+    const realtime = app.get(RealtimeMetrics);
     return {
       app,
       url,
-      metrics,
+      metrics: app.get(MetricsService),
+      realtime,
+      redis: app.get(RedisMetrics),
       clock,
-      release: () => held.forEach((s) => original.call(metrics, s)),
+      release: () => {
+        if (held) original.call(realtime);
+      },
       close: () => app.close(),
     };
   } finally {
