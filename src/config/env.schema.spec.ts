@@ -182,3 +182,22 @@ describe('parseEnv', () => {
     ).toEqual([]);
   });
 });
+
+describe('TRUST_PROXY', () => {
+  const parse = (v: string | undefined) => parseEnv({ TRUST_PROXY: v }).TRUST_PROXY;
+
+  it('reads false, true or a hop count; unset, empty and 0 mean off', () => {
+    expect(parse(undefined)).toBe(false);
+    expect(parse('')).toBe(false);
+    expect(parse('0')).toBe(false);
+    expect(parse('false')).toBe(false);
+    expect(parse('TRUE')).toBe(true);
+    expect(parse('1')).toBe(1);
+    expect(parse('2')).toBe(2);
+  });
+
+  it('refuses anything else, naming the variable', () => {
+    expect(() => parse('yes')).toThrow('TRUST_PROXY must be true, false or a number of proxy hops');
+    expect(() => parse('loopback')).toThrow('TRUST_PROXY');
+  });
+});
