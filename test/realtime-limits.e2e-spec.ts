@@ -2,7 +2,7 @@ import type { Socket } from 'socket.io-client';
 import { ErrorReporter } from '../src/error-tracking/error-reporter';
 import { ShutdownState } from '../src/lifecycle/shutdown-state';
 import { RealtimeMetrics } from '../src/realtime/realtime.metrics';
-import { RealtimeGateway } from '../src/realtime/realtime.gateway';
+import { ConnectionCounts } from '../src/realtime/connection-counts';
 import { LogCapture } from './utils/log-capture';
 import {
   closeAll,
@@ -193,11 +193,11 @@ describe('Realtime gateway limits and failures (e2e)', () => {
     await client('capped');
     await expect(connectError(t.url, makeToken('capped'))).resolves.toBe('too_many_connections');
     await client('someone-else');
-    const gateway = t.app.get(RealtimeGateway);
-    const open = gateway.getStats().totalConnections;
+    const counts = t.app.get(ConnectionCounts);
+    const open = counts.totalConnections;
     first.disconnect();
     // The server frees the slot when it sees the disconnect, not when the client sends it.
-    await waitFor(() => gateway.getStats().totalConnections === open - 1, 3000);
+    await waitFor(() => counts.totalConnections === open - 1, 3000);
     await client('capped');
   });
 });

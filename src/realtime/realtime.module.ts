@@ -6,11 +6,13 @@ import { ConnectionRegistry } from './connection-registry';
 import { WsDispatcher } from './dispatch/ws-dispatcher';
 import { EventsController } from './events.controller';
 import { RealtimeExceptionFilter } from './filters/ws-exception.filter';
+import { HandshakeAdmission } from './handshake-admission';
 import { WsLatencyInterceptor } from './interceptors/ws-latency.interceptor';
 import { PublishBodyMiddleware } from './publish-body.middleware';
 import { PublishPrecheckMiddleware } from './publish-precheck.middleware';
 import { RealtimeGateway } from './realtime.gateway';
 import { RealtimeMetrics } from './realtime.metrics';
+import { RealtimePublisher } from './realtime.publisher';
 import { SlowConsumerGuard } from './slow-consumer.guard';
 import { SocketAdapterState } from './socket-adapter-state';
 import { SocketEventGate } from './socket-event-gate';
@@ -32,6 +34,8 @@ import { UserConnectionCap } from './user-connection-cap';
     { provide: ConnectionCounts, useExisting: ConnectionRegistry },
     SocketAdapterState,
     RealtimeMetrics,
+    HandshakeAdmission,
+    RealtimePublisher,
   ],
   exports: [RealtimeGateway, ConnectionAdmission, WsDispatcher, ConnectionCounts, SocketAdapterState],
 })
