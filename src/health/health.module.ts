@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { MetricsModule } from '../metrics/metrics.module';
 import { DatabaseMetrics } from './database.metrics';
 import { HealthController } from './health.controller';
 import { DatabaseHealthIndicator } from './indicators/database.health';
@@ -10,7 +11,7 @@ import { RedisMetrics } from './redis.metrics';
 @Module({
   // Terminus logs every failed check at error; a platform polling during an outage would flood the logs.
   // Outages are logged once, where the connection is watched (RedisService, DatabaseService).
-  imports: [TerminusModule.forRoot({ logger: false })],
+  imports: [TerminusModule.forRoot({ logger: false }), MetricsModule],
   controllers: [HealthController],
   providers: [
     RedisHealthIndicator,

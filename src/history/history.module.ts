@@ -1,7 +1,8 @@
-import { BeforeApplicationShutdown, Global, Inject, Logger, Module, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Logger, Module, OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { errorMessage, withTimeout } from '../common/with-timeout';
 import { DatabaseService } from '../database/database.service';
+import { MetricsModule } from '../metrics/metrics.module';
 import { HistoryController } from './history.controller';
 import { HistoryService } from './history.service';
 import {
@@ -33,8 +34,8 @@ function isFlushable<T extends object>(store: T): store is T & Flushable {
  * Metric and alert history. The backend is chosen once at start-up: MongoDB when MONGODB_URI is set (even if
  * it is down right now: writes are buffered and reads answer 503 until it is back), memory otherwise.
  */
-@Global()
 @Module({
+  imports: [MetricsModule],
   controllers: [HistoryController],
   providers: [
     MongoHistoryCollections,

@@ -1,5 +1,7 @@
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { ErrorTrackingModule } from '../error-tracking/error-tracking.module';
+import { MetricsModule } from '../metrics/metrics.module';
 import { ConnectionAdmission } from './connection-admission';
 import { ConnectionCounts } from './connection-counts';
 import { ConnectionRegistry } from './connection-registry';
@@ -19,7 +21,7 @@ import { SocketEventGate } from './socket-event-gate';
 import { UserConnectionCap } from './user-connection-cap';
 
 @Module({
-  imports: [DiscoveryModule],
+  imports: [DiscoveryModule, MetricsModule, ErrorTrackingModule],
   controllers: [EventsController],
   providers: [
     RealtimeGateway,
