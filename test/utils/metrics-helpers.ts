@@ -1,15 +1,11 @@
 import { Controller, Get, Module, Param, Query } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
-import { AppModule } from '../../src/app.module';
-import { APP_OPTIONS, configureApp } from '../../src/app.setup';
-import { AppConfig } from '../../src/config/app-config';
 import { sleep } from '../../src/common/with-timeout';
 import { RedisMetrics } from '../../src/health/redis.metrics';
 import { METRICS_CLOCK, MetricsService } from '../../src/metrics/metrics.service';
 import { RealtimeMetrics } from '../../src/realtime/realtime.metrics';
-import { BASE_TEST_ENV } from './test-app';
+import { createTestApp } from './test-app';
 
 /** What Prometheus 2.42 sends when it scrapes (FACTS.md). */
 export const PROMETHEUS_ACCEPT =
@@ -44,6 +40,19 @@ export class ManualClock {
   readonly fn = () => this.now;
 }
 
+/** RealtimeMetrics that keeps the gateway's "I am up" until the test releases it. */
+class HeldGatewayMetrics extends RealtimeMetrics {
+  private held = false;
+
+  override markGatewayUp(): void {
+    this.held = true;
+  }
+
+  release(): void {
+    if (this.held) super.markGatewayUp();
+  }
+}
+
 export interface MetricsApp {
   app: NestExpressApplication;
   url: string;
@@ -68,40 +77,27 @@ export async function createMetricsApp(
   opts: { holdGateway?: boolean } = {},
 ): Promise<MetricsApp> {
   const clock = new ManualClock();
-  let held = false;
-  const original = RealtimeMetrics.prototype.markGatewayUp;
-  const spy = opts.holdGateway
-    ? jest.spyOn(RealtimeMetrics.prototype, 'markGatewayUp').mockImplementation(() => {
-        held = true;
-      })
-    : null;
-  try {
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule, ProbeModule] })
-      .overrideProvider(AppConfig)
-      .useValue(AppConfig.from({ ...BASE_TEST_ENV, ...env }))
-      .overrideProvider(METRICS_CLOCK)
-      .useValue(clock.fn)
-      .compile();
-    const app = moduleRef.createNestApplication<NestExpressApplication>(APP_OPTIONS);
-    await configureApp(app);
-    await app.listen(0, '127.0.0.1');
-    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-    const realtime = app.get(RealtimeMetrics);
-    return {
-      app,
-      url,
-      metrics: app.get(MetricsService),
-      realtime,
-      redis: app.get(RedisMetrics),
-      clock,
-      release: () => {
-        if (held) original.call(realtime);
-      },
-      close: () => app.close(),
-    };
-  } finally {
-    spy?.mockRestore();
-  }
+  const t = await createTestApp(
+    env,
+    (builder) => {
+      const timed = builder.overrideProvider(METRICS_CLOCK).useValue(clock.fn);
+      return opts.holdGateway ? timed.overrideProvider(RealtimeMetrics).useClass(HeldGatewayMetrics) : timed;
+    },
+    [ProbeModule],
+  );
+  const realtime = t.app.get(RealtimeMetrics);
+  return {
+    app: t.app,
+    url: t.url,
+    metrics: t.app.get(MetricsService),
+    realtime,
+    redis: t.app.get(RedisMetrics),
+    clock,
+    release: () => {
+      if (realtime instanceof HeldGatewayMetrics) realtime.release();
+    },
+    close: () => t.close(),
+  };
 }
 
 /** Parses the text exposition into `name{labels}` → value (labels sorted, so lookups do not depend on order). */
