@@ -20,14 +20,14 @@ export async function configureApp(app: INestApplication): Promise<void> {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
   const config = app.get(AppConfig);
-  const env = config.env;
+  const { http } = config;
   // The same rule the socket caps use (ConnectionAdmission), so request logs and req.ip name the same client.
-  express.set('trust proxy', env.TRUST_PROXY);
+  express.set('trust proxy', http.trustProxy);
   applyHttpServerTimeouts(express.getHttpServer(), {
-    headersMs: env.HTTP_HEADERS_TIMEOUT_MS,
-    requestMs: env.HTTP_REQUEST_TIMEOUT_MS,
-    keepAliveMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
-    idleMs: env.HTTP_IDLE_TIMEOUT_MS,
+    headersMs: http.headersTimeoutMs,
+    requestMs: http.requestTimeoutMs,
+    keepAliveMs: http.keepAliveTimeoutMs,
+    idleMs: http.idleTimeoutMs,
   });
   const socketAdapter = new RedisIoAdapter(
     app,

@@ -58,9 +58,9 @@ export class ConnectionAdmission {
     private readonly metrics: RealtimeMetrics,
   ) {
     this.origins = originPolicy(config);
-    this.maxConnections = config.env.WS_MAX_CONNECTIONS;
-    this.maxPerAddress = config.env.WS_MAX_CONNECTIONS_PER_ADDRESS;
-    this.trust = config.env.TRUST_PROXY;
+    this.maxConnections = config.ws.maxConnections;
+    this.maxPerAddress = config.ws.maxConnectionsPerAddress;
+    this.trust = config.http.trustProxy;
   }
 
   readonly allowRequest: AllowRequest = (req, callback) => {

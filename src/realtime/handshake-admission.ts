@@ -29,7 +29,7 @@ export class HandshakeAdmission {
     private readonly userCap: UserConnectionCap,
     private readonly registry: ConnectionRegistry,
   ) {
-    this.maxPerUser = config.env.WS_MAX_CONNECTIONS_PER_USER;
+    this.maxPerUser = config.ws.maxConnectionsPerUser;
   }
 
   /** Socket.IO middleware (`server.use`): runs before any connection handler. Nest guards do not run here. */

@@ -99,7 +99,7 @@ export class RedisIoAdapter extends IoAdapter {
     }
     this.adapterFactory = createAdapter(pub, sub, { requestsTimeout: REQUESTS_TIMEOUT_MS });
     this.logger.log({ message: 'Socket.IO Redis adapter enabled' });
-    if (this.config.env.WS_TRANSPORTS.includes('polling')) {
+    if (this.config.ws.transports.includes('polling')) {
       this.logger.warn({
         message:
           'Redis adapter is on and HTTP long-polling is allowed: without sticky sessions (Railway) polling clients fail across replicas; set WS_TRANSPORTS=websocket',

@@ -66,8 +66,8 @@ export class SlowConsumerGuard {
   readonly disconnects: Counter<'reason'>;
 
   constructor(config: AppConfig, @Inject(METRICS_REGISTRY) registry: Registry) {
-    this.maxPendingBytes = config.env.WS_MAX_PENDING_BYTES;
-    this.heartbeatMs = config.env.WS_PING_INTERVAL_MS + config.env.WS_PING_TIMEOUT_MS;
+    this.maxPendingBytes = config.ws.maxPendingBytes;
+    this.heartbeatMs = config.ws.heartbeatAllowanceMs;
     this.disconnects = new Counter({
       name: REALTIME_METRIC.wsDisconnects,
       help: 'WebSocket connections the server closed on purpose, by reason',

@@ -20,11 +20,11 @@ export class RedisMonitor implements Monitor {
   }
 
   get intervalMs(): number {
-    return this.config.env.ALERT_REDIS_INTERVAL_MS;
+    return this.config.alerts.redisIntervalMs;
   }
 
   async check(): Promise<Reading[]> {
-    const env = this.config.env;
+    const { env, alerts } = this.config;
     try {
       const { latencyMs } = await this.redis.ping(env.HEALTH_CHECK_TIMEOUT_MS);
       return [
@@ -35,8 +35,7 @@ export class RedisMonitor implements Monitor {
           label: 'Redis latency',
           value: latencyMs,
           unit: 'ms',
-          warning: env.ALERT_REDIS_LATENCY_WARNING,
-          critical: env.ALERT_REDIS_LATENCY_CRITICAL,
+          ...alerts.redisLatency,
         },
       ];
     } catch (err) {

@@ -43,7 +43,7 @@ export class WsLatencyInterceptor implements FastPathInterceptor<number> {
     config: AppConfig,
     private readonly metrics: RealtimeMetrics,
   ) {
-    this.slowMs = config.env.WS_SLOW_EVENT_MS;
+    this.slowMs = config.ws.slowEventMs;
   }
 
   record(event: string, userId: string | undefined, durationMs: number, outcome: string): void {
