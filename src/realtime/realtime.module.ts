@@ -39,7 +39,8 @@ import { UserConnectionCap } from './user-connection-cap';
     HandshakeAdmission,
     RealtimePublisher,
   ],
-  exports: [RealtimeGateway, ConnectionAdmission, WsDispatcher, ConnectionCounts, SocketAdapterState],
+  // Cluster heartbeats read the counts; app.setup.ts reaches the adapter's providers through app.get().
+  exports: [ConnectionCounts],
 })
 export class RealtimeModule implements NestModule {
   /**
