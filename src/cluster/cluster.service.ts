@@ -56,7 +56,7 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
     private readonly instance: InstanceInfo,
     private readonly connections: ConnectionCounts,
   ) {
-    this.intervalMs = config.env.CLUSTER_HEARTBEAT_MS;
+    this.intervalMs = config.clusterHeartbeatMs;
     this.membersKey = clusterMembersKey(config.env.SERVICE_NAME);
     this.instanceKeyPrefix = clusterInstanceKeyPrefix(config.env.SERVICE_NAME);
     this.key = this.instanceKeyPrefix + instance.id;

@@ -58,6 +58,18 @@ export interface AlertsConfig {
   eventLoopDelay: Threshold;
 }
 
+/** Metric and alert history. */
+export interface HistoryConfig {
+  snapshotIntervalMs: number;
+  metricsRetentionDays: number;
+  alertRetentionDays: number;
+  /** The same retentions as MongoDB TTL index values (seconds). */
+  metricsRetentionSeconds: number;
+  alertRetentionSeconds: number;
+}
+
+const DAY_SECONDS = 86_400;
+
 function threshold(warning: number, critical: number): Threshold {
   return { warning, critical };
 }
@@ -71,6 +83,11 @@ export class AppConfig {
   readonly http: HttpConfig;
   readonly ws: WsConfig;
   readonly alerts: AlertsConfig;
+  readonly history: HistoryConfig;
+  /** One budget for every dependency check (health endpoints, samplers, monitors, history reads), in ms. */
+  readonly healthCheckTimeoutMs: number;
+  /** Cluster heartbeat and per-user cap refresh period, in ms. */
+  readonly clusterHeartbeatMs: number;
 
   /** Sections are derived once here, units converted, so a use site reads `config.alerts.repeatMs`. */
   constructor(readonly env: Env) {
@@ -97,6 +114,15 @@ export class AppConfig {
       connectTimeoutMs: env.WS_CONNECT_TIMEOUT_MS,
       heartbeatAllowanceMs: env.WS_PING_INTERVAL_MS + env.WS_PING_TIMEOUT_MS,
     };
+    this.history = {
+      snapshotIntervalMs: env.METRICS_SNAPSHOT_INTERVAL_MS,
+      metricsRetentionDays: env.METRICS_RETENTION_DAYS,
+      alertRetentionDays: env.ALERT_RETENTION_DAYS,
+      metricsRetentionSeconds: env.METRICS_RETENTION_DAYS * DAY_SECONDS,
+      alertRetentionSeconds: env.ALERT_RETENTION_DAYS * DAY_SECONDS,
+    };
+    this.healthCheckTimeoutMs = env.HEALTH_CHECK_TIMEOUT_MS;
+    this.clusterHeartbeatMs = env.CLUSTER_HEARTBEAT_MS;
     this.alerts = {
       repeatMs: env.ALERT_REPEAT_MINUTES * 60_000,
       evalIntervalMs: env.ALERT_EVAL_INTERVAL_MS,

@@ -221,6 +221,12 @@ describe('AppConfig sections', () => {
     expect(config.http.requestTimeoutMs).toBe(45_000);
   });
 
+  it('give history retention in days for people and in seconds for TTL indexes', () => {
+    const { history } = AppConfig.from({ METRICS_RETENTION_DAYS: '7', ALERT_RETENTION_DAYS: '30' });
+    expect(history).toMatchObject({ metricsRetentionDays: 7, metricsRetentionSeconds: 7 * 86_400 });
+    expect(history.alertRetentionSeconds).toBe(30 * 86_400);
+  });
+
   it('carry the schema defaults', () => {
     const { ws, http, alerts } = AppConfig.from({});
     expect(ws).toMatchObject({

@@ -78,10 +78,7 @@ export class RedisMetrics implements MetricsSnapshotContributor, OnModuleInit, O
 
   private async doSample(): Promise<void> {
     try {
-      const { latencyMs, info } = await this.redis.pingAndInfo(
-        'default',
-        this.config.env.HEALTH_CHECK_TIMEOUT_MS,
-      );
+      const { latencyMs, info } = await this.redis.pingAndInfo('default', this.config.healthCheckTimeoutMs);
       this.last = {
         up: true,
         memoryUsed: info.used_memory_human ?? UNKNOWN_LABEL,

@@ -49,7 +49,7 @@ function isFlushable<T extends object>(store: T): store is T & Flushable {
       ): MetricsHistoryStore =>
         db.isConfigured
           ? new MongoMetricsHistoryStore(collections, config)
-          : new InMemoryMetricsHistoryStore(memorySnapshotCapacity(config.env.METRICS_SNAPSHOT_INTERVAL_MS)),
+          : new InMemoryMetricsHistoryStore(memorySnapshotCapacity(config.history.snapshotIntervalMs)),
     },
     {
       provide: ALERT_HISTORY_STORE,
@@ -76,20 +76,20 @@ export class HistoryModule implements OnModuleInit, BeforeApplicationShutdown {
   ) {}
 
   onModuleInit(): void {
-    const { METRICS_SNAPSHOT_INTERVAL_MS, METRICS_RETENTION_DAYS, ALERT_RETENTION_DAYS } = this.config.env;
+    const { snapshotIntervalMs, metricsRetentionDays, alertRetentionDays } = this.config.history;
     if (this.metrics.backend === 'mongodb') {
       this.logger.log({
         message: 'History in MongoDB',
-        metricsRetentionDays: METRICS_RETENTION_DAYS,
-        alertRetentionDays: ALERT_RETENTION_DAYS,
-        snapshotIntervalMs: METRICS_SNAPSHOT_INTERVAL_MS,
+        metricsRetentionDays,
+        alertRetentionDays,
+        snapshotIntervalMs,
       });
     } else {
       this.logger.log({
         message: 'History in memory (set MONGODB_URI to keep it across restarts)',
-        metricSnapshots: memorySnapshotCapacity(METRICS_SNAPSHOT_INTERVAL_MS),
+        metricSnapshots: memorySnapshotCapacity(snapshotIntervalMs),
         alertTransitions: MEMORY_ALERT_CAPACITY,
-        snapshotIntervalMs: METRICS_SNAPSHOT_INTERVAL_MS,
+        snapshotIntervalMs,
       });
     }
   }
@@ -98,7 +98,7 @@ export class HistoryModule implements OnModuleInit, BeforeApplicationShutdown {
   async beforeApplicationShutdown(): Promise<void> {
     const flushes = [this.metrics, this.alerts].filter(isFlushable).map((s) => s.flush());
     if (flushes.length === 0) return;
-    const timeoutMs = this.config.env.HEALTH_CHECK_TIMEOUT_MS * 2;
+    const timeoutMs = this.config.healthCheckTimeoutMs * 2;
     try {
       await withTimeout(Promise.all(flushes), timeoutMs, `History flush took over ${timeoutMs}ms`);
     } catch (err) {

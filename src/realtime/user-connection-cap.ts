@@ -66,7 +66,7 @@ export class UserConnectionCap implements OnApplicationBootstrap, OnApplicationS
     private readonly instance: InstanceInfo,
   ) {
     this.max = config.ws.maxConnectionsPerUser;
-    this.refreshMs = config.env.CLUSTER_HEARTBEAT_MS;
+    this.refreshMs = config.clusterHeartbeatMs;
     this.staleMs = this.refreshMs * REFRESHES_PER_STALE;
     this.service = config.env.SERVICE_NAME;
   }

@@ -24,9 +24,9 @@ export class RedisMonitor implements Monitor {
   }
 
   async check(): Promise<Reading[]> {
-    const { env, alerts } = this.config;
+    const alerts = this.config.alerts;
     try {
-      const { latencyMs } = await this.redis.ping(env.HEALTH_CHECK_TIMEOUT_MS);
+      const { latencyMs } = await this.redis.ping(this.config.healthCheckTimeoutMs);
       return [
         { kind: 'connectivity', key: ALERT_KEYS.redisDown, label: 'Redis', ok: true },
         {
