@@ -6,7 +6,8 @@ import { AppConfig } from './config/app-config';
 import { MetricsService } from './metrics/metrics.service';
 import { ConnectionAdmission } from './realtime/connection-admission';
 import { WsDispatcher } from './realtime/dispatch/ws-dispatcher';
-import { RedisIoAdapter } from './redis/redis-io.adapter';
+import { RedisIoAdapter } from './realtime/redis-io.adapter';
+import { SocketAdapterState } from './realtime/socket-adapter-state';
 import { RedisService } from './redis/redis.service';
 
 /**
@@ -19,14 +20,14 @@ export async function configureApp(app: INestApplication): Promise<void> {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
   const config = app.get(AppConfig);
-  const env = config.env;
+  const { http } = config;
   // The same rule the socket caps use (ConnectionAdmission), so request logs and req.ip name the same client.
-  express.set('trust proxy', env.TRUST_PROXY);
+  express.set('trust proxy', http.trustProxy);
   applyHttpServerTimeouts(express.getHttpServer(), {
-    headersMs: env.HTTP_HEADERS_TIMEOUT_MS,
-    requestMs: env.HTTP_REQUEST_TIMEOUT_MS,
-    keepAliveMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
-    idleMs: env.HTTP_IDLE_TIMEOUT_MS,
+    headersMs: http.headersTimeoutMs,
+    requestMs: http.requestTimeoutMs,
+    keepAliveMs: http.keepAliveTimeoutMs,
+    idleMs: http.idleTimeoutMs,
   });
   const socketAdapter = new RedisIoAdapter(
     app,
@@ -34,6 +35,7 @@ export async function configureApp(app: INestApplication): Promise<void> {
     app.get(RedisService),
     app.get(MetricsService),
     app.get(ConnectionAdmission),
+    app.get(SocketAdapterState),
     app.get(WsDispatcher),
   );
   await socketAdapter.connect();

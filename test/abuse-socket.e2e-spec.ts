@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
-import { RealtimeGateway } from '../src/realtime/realtime.gateway';
+import { ConnectionCounts } from '../src/realtime/connection-counts';
 import { LogCapture } from './utils/log-capture';
 import { RawEngineClient } from './utils/raw-engine-client';
 import { expectServerServes } from './utils/server-checks';
@@ -46,7 +46,7 @@ describe('Abuse: WebSocket clients (e2e)', () => {
     await c.connectAs(makeToken(userId, ['p1']));
     return c;
   };
-  const connections = () => t.app.get(RealtimeGateway).getStats().totalConnections;
+  const connections = () => t.app.get(ConnectionCounts).totalConnections;
   const publish = (body: object) =>
     request(t.url).post('/events').set('Authorization', `Bearer ${PUBLISH_TOKEN}`).send(body).timeout(5000);
 

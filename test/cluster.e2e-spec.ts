@@ -3,7 +3,7 @@ import Redis from 'ioredis';
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
 import { APP_VERSION } from '../src/common/version';
-import { RealtimeGateway } from '../src/realtime/realtime.gateway';
+import { SocketAdapterState } from '../src/realtime/socket-adapter-state';
 import { RedisTestServer } from './utils/redis-server';
 import { Replica } from './utils/replica';
 import {
@@ -60,9 +60,11 @@ describe('Several replicas on one Redis (e2e)', () => {
     await redis.stop();
   });
 
-  it('runs with the Redis adapter', () => {
-    expect(a.app.get(RealtimeGateway).getStats().redisAdapter).toBe(true);
-    expect(b.app.get(RealtimeGateway).getMetrics().websocket.redisEnabled).toBe(true);
+  it('runs with the Redis adapter', async () => {
+    expect(a.app.get(SocketAdapterState).redisEnabled).toBe(true);
+    expect(b.app.get(SocketAdapterState).redisEnabled).toBe(true);
+    const res = await request(b.url).get('/metrics').expect(200);
+    expect(res.body.websocket.redisEnabled).toBe(true);
   });
 
   it('a POST /events on A reaches the subscribed client on B, and nobody else', async () => {

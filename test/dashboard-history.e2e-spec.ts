@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Page, Response } from 'playwright-core';
 import request from 'supertest';
-import { alertTransition, snapshotRecord } from '../src/history/history.fixtures';
+import { alertTransition, snapshotRecord } from './fixtures/history';
 import {
   ALERT_HISTORY_STORE,
   AlertHistoryStore,

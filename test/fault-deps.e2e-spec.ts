@@ -6,6 +6,7 @@ import { AlertScheduler } from '../src/alerts/alert-scheduler';
 import { MemoryMonitor } from '../src/alerts/monitors/memory.monitor';
 import { MetricsSnapshotJob } from '../src/history/metrics-snapshot.job';
 import { RealtimeGateway } from '../src/realtime/realtime.gateway';
+import { ConnectionCounts } from '../src/realtime/connection-counts';
 import type { SocketIdentity } from '../src/realtime/socket-auth';
 import { WebhookReceiver } from './utils/alert-receivers';
 import { LogCapture } from './utils/log-capture';
@@ -251,8 +252,8 @@ describe('Fault: a client that stops reading (e2e)', () => {
     await expect(stalled.emitWithAck(1, 'portfolio:subscribe', { portfolioId: 'stall' })).resolves.toEqual([
       { ok: true, portfolioId: 'stall' },
     ]);
-    const gateway = t.app.get(RealtimeGateway);
-    expect(gateway.getStats().totalConnections).toBe(3);
+    const counts = t.app.get(ConnectionCounts);
+    expect(counts.totalConnections).toBe(3);
 
     stalled.stopReading();
     const stalledAt = Date.now();
@@ -263,7 +264,7 @@ describe('Fault: a client that stops reading (e2e)', () => {
     expect(reasons.get('stalled')).toBe('ping timeout');
     expect(after).toBeLessThanOrEqual(PING_INTERVAL_MS + PING_TIMEOUT_MS + 1500);
     expect(after).toBeGreaterThanOrEqual(PING_TIMEOUT_MS - 100);
-    expect(gateway.getStats().totalConnections).toBe(2);
+    expect(counts.totalConnections).toBe(2);
     expect(sampleValue(await exposition(t.url), 'ws_connections')).toBe(2);
 
     // The healthy clients answer their pings and are still here well past a ping cycle.

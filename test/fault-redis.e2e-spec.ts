@@ -1,6 +1,6 @@
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
-import { MetricsService } from '../src/metrics/metrics.service';
+import { RedisMetrics } from '../src/health/redis.metrics';
 import { RedisService } from '../src/redis/redis.service';
 import { LogCapture } from './utils/log-capture';
 import { PublishTraffic } from './utils/publish-traffic';
@@ -106,7 +106,7 @@ describe('Fault: Redis under traffic (e2e)', () => {
     expect(ready.ms).toBeLessThan(HEALTH_TIMEOUT_MS + 1000);
     await get(app.url, '/health').expect(200);
 
-    const sampled = await timed(() => app.app.get(MetricsService).sampleRedis());
+    const sampled = await timed(() => app.app.get(RedisMetrics).sample());
     expect(sampled.ms).toBeLessThan(HEALTH_TIMEOUT_MS + 500);
     expect(sampleValue(await exposition(app.url), 'redis_up')).toBe(0);
     const json = await get(app.url, '/metrics').expect(200);
@@ -120,7 +120,7 @@ describe('Fault: Redis under traffic (e2e)', () => {
   async function expectRedisReportedUp(app: TestApp) {
     await waitFor(async () => (await get(app.url, '/health/redis')).status === 200, 10_000, 100);
     await get(app.url, '/health/ready').expect(200);
-    await app.app.get(MetricsService).sampleRedis();
+    await app.app.get(RedisMetrics).sample();
     expect(sampleValue(await exposition(app.url), 'redis_up')).toBe(1);
   }
 
@@ -344,7 +344,7 @@ describe('Fault: a Redis address that accepts and never answers (e2e)', () => {
       expect(cluster.value.status).toBe(200);
       expect(cluster.ms).toBeLessThan(ANSWER_WITHIN_MS);
 
-      await t.app.get(MetricsService).sampleRedis();
+      await t.app.get(RedisMetrics).sample();
       expect(sampleValue(await exposition(t.url), 'redis_up')).toBe(0);
       // The ready check times out (command timeout) and the outage is logged, once per client.
       await waitFor(() => logs.find('Redis unavailable').length >= 1, 6000, 100);

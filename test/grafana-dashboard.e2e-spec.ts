@@ -4,7 +4,7 @@ import { load } from 'js-yaml';
 import type { Socket } from 'socket.io-client';
 import { DASHBOARD_FILE, dashboardJson, PANELS } from '../deploy/grafana/dashboard.generator';
 import { DEFAULT_RULES_INPUT, RULE_FILES } from '../deploy/prometheus/rules.generator';
-import { METRIC } from '../src/metrics/metric-names';
+import { METRIC } from '../deploy/server-metrics';
 import { freePort } from './utils/ports';
 import { metricNamesIn } from './utils/promql';
 import { PROMETHEUS_BIN, PrometheusTestServer } from './utils/prometheus-server';

@@ -2,7 +2,7 @@ import request from 'supertest';
 import { getConnectionToken } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { bucketWidthMs } from '../src/history/downsample';
-import { alertTransition, metricsBody, snapshotRecord } from '../src/history/history.fixtures';
+import { alertTransition, metricsBody, snapshotRecord } from './fixtures/history';
 import {
   ALERT_HISTORY_STORE,
   HISTORY_RANGES,

@@ -7,7 +7,7 @@ import {
   MetricsHistoryStore,
 } from '../src/history/history.types';
 import { MetricsSnapshotJob } from '../src/history/metrics-snapshot.job';
-import { alertTransition, metricsBody } from '../src/history/history.fixtures';
+import { alertTransition, metricsBody } from './fixtures/history';
 import { InstanceInfo } from '../src/lifecycle/instance-info';
 import { MetricsService, MetricsSnapshot } from '../src/metrics/metrics.service';
 import { createTestApp, TestApp } from './utils/test-app';

@@ -2,8 +2,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import request from 'supertest';
 import { METRICS_REGISTRY } from '../src/metrics/metrics.registry';
-import { RealtimeStatsSource } from '../src/metrics/metrics.service';
-import { WS_EVENT_LABELS } from '../src/metrics/metric-names';
+import { ConnectionRegistry } from '../src/realtime/connection-registry';
+import { WS_EVENT_LABELS } from '../src/realtime/realtime.metric-names';
 import { sleep } from '../src/common/with-timeout';
 import { LogCapture, logBarrier } from './utils/log-capture';
 import {
@@ -191,7 +191,7 @@ describe('Metrics (e2e)', () => {
     it('WebSocket and business figures move by exactly what is recorded; unknown names and codes share one label', async () => {
       t.clock.now += 61_000;
       const before = await scrape(t.url);
-      const m = t.metrics;
+      const m = t.realtime;
       for (let i = 0; i < 5; i++) m.recordWsEvent('portfolio:subscribe', 2, 'ok');
       for (let i = 0; i < 2; i++) m.recordWsEvent('portfolio:subscribe', 4, 'forbidden');
       m.recordWsEvent('portfolio:unsubscribe', 2, 'ok');
@@ -205,7 +205,7 @@ describe('Metrics (e2e)', () => {
       for (let i = 0; i < 2; i++) m.recordSubscription('unsubscribe');
       for (let i = 0; i < 4; i++) m.recordPublished('trade:executed');
       m.recordPublished('portfolio:update');
-      m.recordInternalError('redis_adapter_publish');
+      t.metrics.recordInternalError('redis_adapter_publish');
       const after = await scrape(t.url);
       const delta = (name: string, labels: Record<string, string> = {}) =>
         value(after, name, labels) - value(before, name, labels);
@@ -258,20 +258,14 @@ describe('Metrics (e2e)', () => {
       expect(third.body.business.trades - again.body.business.trades).toBe(1);
     });
 
-    it('connection gauges and JSON follow the gateway', async () => {
-      const real = (t.metrics as unknown as { source: RealtimeStatsSource | null }).source;
-      const fake: RealtimeStatsSource = {
-        getStats: () => ({
-          initialized: true,
-          totalConnections: 42,
-          uniqueUsers: 17,
-          redisAdapter: false,
-          uptime: process.uptime(),
-          memory: process.memoryUsage(),
-          timestamp: new Date().toISOString(),
-        }),
-      };
-      t.metrics.setRealtimeSource(fake);
+    it('connection gauges and JSON follow the connection registry', async () => {
+      // 42 sockets of 17 users, registered the way the gateway registers a connection.
+      const registry = t.app.get(ConnectionRegistry);
+      const added = Array.from({ length: 42 }, (_, i) => ({
+        userId: `gauge-user-${i % 17}`,
+        socketId: `gauge-${i}`,
+      }));
+      for (const c of added) registry.add(c.userId, c.socketId);
       try {
         const res = await request(t.url).get('/metrics').expect(200);
         expect(res.body.websocket).toMatchObject({ totalConnections: 42, uniqueUsers: 17 });
@@ -280,8 +274,10 @@ describe('Metrics (e2e)', () => {
         expect(value(prom, 'ws_connections')).toBe(42);
         expect(value(prom, 'ws_unique_users')).toBe(17);
       } finally {
-        if (real !== null) t.metrics.setRealtimeSource(real);
+        for (const c of added) registry.remove(c.userId, c.socketId);
       }
+      const after = await request(t.url).get('/metrics').expect(200);
+      expect(after.body.websocket).toMatchObject({ totalConnections: 0, uniqueUsers: 0 });
     });
 
     it('GET /metrics negotiates: JSON for browsers, curl and no Accept; the exposition for a Prometheus scrape', async () => {
@@ -343,7 +339,7 @@ describe('Metrics (e2e)', () => {
         return;
       }
       // Make sure histograms with labels and error counters have series in the output being checked.
-      t.metrics.recordWsEvent('portfolio:subscribe', 1, 'invalid_payload');
+      t.realtime.recordWsEvent('portfolio:subscribe', 1, 'invalid_payload');
       await request(t.url).get('/probe/fail').expect(500);
       await settle();
       const text = (await request(t.url).get('/metrics').set('Accept', PROMETHEUS_ACCEPT).expect(200)).text;
@@ -555,7 +551,7 @@ describe('Metrics (e2e)', () => {
     async function waitForRedisUp(): Promise<void> {
       const deadline = Date.now() + 5000;
       for (;;) {
-        await t.metrics.sampleRedis();
+        await t.redis.sample();
         if ((await request(t.url).get('/metrics').expect(200)).body.redis?.up === true) return;
         if (Date.now() > deadline) throw new Error('Redis never sampled as up');
         await sleep(100);
@@ -587,7 +583,7 @@ describe('Metrics (e2e)', () => {
       try {
         const started = Date.now();
         let sampled = false;
-        const sampling = t.metrics.sampleRedis().then(() => (sampled = true));
+        const sampling = t.redis.sample().then(() => (sampled = true));
         // Both endpoints answer while the check is still waiting on the frozen Redis: they never wait for it.
         const json = await request(t.url).get('/metrics').expect(200);
         await request(t.url).get('/metrics/prometheus').expect(200);
@@ -615,7 +611,7 @@ describe('Metrics (e2e)', () => {
         const deadline = Date.now() + 5000;
         let body: any;
         do {
-          await t.metrics.sampleRedis();
+          await t.redis.sample();
           body = (await request(t.url).get('/metrics').expect(200)).body;
         } while (body.redis.up && Date.now() < deadline);
         expect(body.redis).toMatchObject({ up: false, connections: 0, opsPerSec: 0, latency: -1 });

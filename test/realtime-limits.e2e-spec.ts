@@ -1,8 +1,8 @@
 import type { Socket } from 'socket.io-client';
 import { ErrorReporter } from '../src/error-tracking/error-reporter';
 import { ShutdownState } from '../src/lifecycle/shutdown-state';
-import { MetricsService } from '../src/metrics/metrics.service';
-import { RealtimeGateway } from '../src/realtime/realtime.gateway';
+import { RealtimeMetrics } from '../src/realtime/realtime.metrics';
+import { ConnectionCounts } from '../src/realtime/connection-counts';
 import { LogCapture } from './utils/log-capture';
 import {
   closeAll,
@@ -54,7 +54,7 @@ describe('Realtime gateway limits and failures (e2e)', () => {
   });
 
   it('times every event into the metrics module and warns about slow ones', async () => {
-    const metrics = t.app.get(MetricsService);
+    const metrics = t.app.get(RealtimeMetrics);
     const recorded = jest.spyOn(metrics, 'recordWsEvent');
     const s = await client('slowpoke', ['p1']);
     await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
@@ -89,7 +89,7 @@ describe('Realtime gateway limits and failures (e2e)', () => {
   });
 
   it('answers INTERNAL when a handler throws, logs the stack once, reports it, and the socket survives', async () => {
-    const metrics = t.app.get(MetricsService);
+    const metrics = t.app.get(RealtimeMetrics);
     const reporter = jest.spyOn(t.app.get(ErrorReporter), 'report');
     const recorded = jest.spyOn(metrics, 'recordWsEvent');
     jest.spyOn(metrics, 'recordSubscription').mockImplementationOnce(() => {
@@ -193,11 +193,11 @@ describe('Realtime gateway limits and failures (e2e)', () => {
     await client('capped');
     await expect(connectError(t.url, makeToken('capped'))).resolves.toBe('too_many_connections');
     await client('someone-else');
-    const gateway = t.app.get(RealtimeGateway);
-    const open = gateway.getStats().totalConnections;
+    const counts = t.app.get(ConnectionCounts);
+    const open = counts.totalConnections;
     first.disconnect();
     // The server frees the slot when it sees the disconnect, not when the client sends it.
-    await waitFor(() => gateway.getStats().totalConnections === open - 1, 3000);
+    await waitFor(() => counts.totalConnections === open - 1, 3000);
     await client('capped');
   });
 });

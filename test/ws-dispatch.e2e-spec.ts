@@ -7,12 +7,14 @@ import { io, Socket } from 'socket.io-client';
 import { AppConfig } from '../src/config/app-config';
 import { ErrorReporter } from '../src/error-tracking/error-reporter';
 import { MetricsService } from '../src/metrics/metrics.service';
-import { ConnectionAdmission } from '../src/realtime/connection-admission';
 import { WsDispatcher } from '../src/realtime/dispatch/ws-dispatcher';
 import { RealtimeExceptionFilter } from '../src/realtime/filters/ws-exception.filter';
 import { WsLatencyInterceptor } from '../src/realtime/interceptors/ws-latency.interceptor';
 import { CLIENT_EVENTS } from '../src/realtime/realtime.events';
-import { RedisIoAdapter } from '../src/redis/redis-io.adapter';
+import { ConnectionAdmission } from '../src/realtime/connection-admission';
+import { RealtimeMetrics } from '../src/realtime/realtime.metrics';
+import { RedisIoAdapter } from '../src/realtime/redis-io.adapter';
+import { SocketAdapterState } from '../src/realtime/socket-adapter-state';
 import type { RedisService } from '../src/redis/redis.service';
 import {
   DispatchCasesGateway,
@@ -327,7 +329,7 @@ function connect(url: string, user: string): Promise<Socket> {
 }
 
 async function start(path: PathName): Promise<Server> {
-  const metrics = { enabled: true as const, recordWsEvent: jest.fn(), recordConnectionRefused: jest.fn() };
+  const metrics = { enabled: true as const, recordWsEvent: jest.fn() };
   const reporter = { report: jest.fn() };
   const config = AppConfig.from({ NODE_ENV: 'test', HOST: '127.0.0.1', WS_SLOW_EVENT_MS: '60000' });
   const moduleRef = await Test.createTestingModule({
@@ -338,8 +340,10 @@ async function start(path: PathName): Promise<Server> {
       WsLatencyInterceptor,
       RealtimeExceptionFilter,
       WsDispatcher,
+      ConnectionAdmission,
+      SocketAdapterState,
       { provide: AppConfig, useValue: config },
-      { provide: MetricsService, useValue: metrics },
+      { provide: RealtimeMetrics, useValue: metrics },
       { provide: ErrorReporter, useValue: reporter },
     ],
   }).compile();
@@ -358,7 +362,8 @@ async function start(path: PathName): Promise<Server> {
           config,
           { isConfigured: false } as RedisService,
           metrics as unknown as MetricsService,
-          new ConnectionAdmission(config, metrics as unknown as MetricsService),
+          app.get(ConnectionAdmission),
+          app.get(SocketAdapterState),
           app.get(WsDispatcher),
         );
   app.useWebSocketAdapter(adapter);

@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RESOURCE_LIMIT_METRICS } from '../../src/alerts/alerts.metrics';
-import { METRIC } from '../../src/metrics/metric-names';
+import { METRIC } from '../server-metrics';
 
 export const DASHBOARD_FILE = join(__dirname, 'realtime-trading-server.json');
 

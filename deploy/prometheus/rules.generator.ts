@@ -14,11 +14,7 @@ import { CONNECTIVITY_CONSECUTIVE, METRIC_CONSECUTIVE } from '../../src/alerts/a
 import { ALERT_KEYS, AlertKey, alertNameFor } from '../../src/alerts/alert-keys';
 import { RESOURCE_LIMIT_METRICS } from '../../src/alerts/alerts.metrics';
 import { Env, parseEnv } from '../../src/config/env.schema';
-import {
-  HTTP_DURATION_BUCKETS as HTTP_BUCKETS_S,
-  METRIC,
-  WS_DURATION_BUCKETS,
-} from '../../src/metrics/metric-names';
+import { HTTP_DURATION_BUCKETS as HTTP_BUCKETS_S, METRIC, WS_DURATION_BUCKETS } from '../server-metrics';
 
 /** Everything the rules depend on besides the server's own thresholds: the one place SLO targets are set. */
 export interface RulesInput {

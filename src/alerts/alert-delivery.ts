@@ -51,7 +51,7 @@ export class AlertDelivery implements OnApplicationShutdown {
 
   private async run(n: AlertNotification): Promise<void> {
     if (n.clusterWide) {
-      const ttl = 2 * this.config.env.ALERT_REDIS_INTERVAL_MS;
+      const ttl = 2 * this.config.alerts.redisIntervalMs;
       const lock = await this.lock.acquire(`${n.key}:${n.kind}:${n.level}`, ttl);
       if (lock === 'held') {
         this.logger.debug({ message: 'Alert already posted by another instance', key: n.key, kind: n.kind });

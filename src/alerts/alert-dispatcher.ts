@@ -51,7 +51,7 @@ export class AlertDispatcher {
   }
 
   private async sendOne(notifier: Notifier, n: AlertNotification): Promise<ChannelOutcome> {
-    const timeoutMs = this.config.env.ALERT_NOTIFY_TIMEOUT_MS;
+    const timeoutMs = this.config.alerts.notifyTimeoutMs;
     const signal = AbortSignal.timeout(timeoutMs);
     const started = performance.now();
     let outcome: ChannelOutcome;

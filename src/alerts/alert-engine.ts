@@ -72,7 +72,7 @@ export class AlertEngine {
   ) {}
 
   private get repeatMs(): number {
-    return this.config.env.ALERT_REPEAT_MINUTES * 60_000;
+    return this.config.alerts.repeatMs;
   }
 
   evaluate(readings: Reading[]): void {

@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
+import { HistoryModule } from '../history/history.module';
+import { MetricsModule } from '../metrics/metrics.module';
 import { AlertDelivery } from './alert-delivery';
 import { AlertDispatcher } from './alert-dispatcher';
 import { AlertEngine } from './alert-engine';
@@ -23,7 +25,7 @@ import { SignedWebhookNotifier } from './notifiers/signed-webhook.notifier';
 import { SlackNotifier } from './notifiers/slack.notifier';
 
 @Module({
-  imports: [ScheduleModule.forRoot()],
+  imports: [ScheduleModule.forRoot(), MetricsModule, HistoryModule],
   controllers: [AlertsController],
   providers: [
     Clock,

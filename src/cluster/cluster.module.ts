@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
+import { MetricsModule } from '../metrics/metrics.module';
 import { RealtimeModule } from '../realtime/realtime.module';
 import { ClusterController } from './cluster.controller';
 import { ClusterService } from './cluster.service';
 
 @Module({
-  imports: [RealtimeModule],
+  imports: [RealtimeModule, MetricsModule],
   controllers: [ClusterController],
   providers: [ClusterService],
   exports: [ClusterService],

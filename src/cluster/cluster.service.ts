@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap }
 import { AppConfig } from '../config/app-config';
 import { errorMessage, withTimeout } from '../common/with-timeout';
 import { InstanceInfo } from '../lifecycle/instance-info';
-import { RealtimeGateway } from '../realtime/realtime.gateway';
+import { ConnectionCounts } from '../realtime/connection-counts';
 import { RedisService } from '../redis/redis.service';
 
 /**
@@ -54,9 +54,9 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
     config: AppConfig,
     private readonly redis: RedisService,
     private readonly instance: InstanceInfo,
-    private readonly gateway: RealtimeGateway,
+    private readonly connections: ConnectionCounts,
   ) {
-    this.intervalMs = config.env.CLUSTER_HEARTBEAT_MS;
+    this.intervalMs = config.clusterHeartbeatMs;
     this.membersKey = clusterMembersKey(config.env.SERVICE_NAME);
     this.instanceKeyPrefix = clusterInstanceKeyPrefix(config.env.SERVICE_NAME);
     this.key = this.instanceKeyPrefix + instance.id;
@@ -88,13 +88,12 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
 
   /** This instance's heartbeat, from live figures. */
   self(): InstanceHeartbeat {
-    const stats = this.gateway.getStats();
     return {
       instanceId: this.instance.id,
       hostname: this.instance.hostname,
       version: this.instance.version,
-      connections: stats.totalConnections,
-      uniqueUsers: stats.uniqueUsers,
+      connections: this.connections.totalConnections,
+      uniqueUsers: this.connections.uniqueUsers,
       uptime: Math.round(process.uptime()),
       startedAt: this.instance.startedAt.toISOString(),
     };

@@ -1,7 +1,6 @@
 import express from 'express';
 import type { IncomingMessage } from 'node:http';
 import request from 'supertest';
-import { parseEnv } from '../config/env.schema';
 import { addressKey, clientAddress, TrustProxy } from './client-address';
 
 /** The same request seen by Express (req.ip under `trust proxy`) and by clientAddress: they must agree. */
@@ -48,24 +47,5 @@ describe(clientAddress.name, () => {
     expect(addressKey('::ffff:203.0.113.9')).toBe('203.0.113.9');
     expect(addressKey('203.0.113.9')).toBe('203.0.113.9');
     expect(addressKey('2001:db8::1')).toBe('2001:db8::1');
-  });
-});
-
-describe('TRUST_PROXY', () => {
-  const parse = (v: string | undefined) => parseEnv({ TRUST_PROXY: v }).TRUST_PROXY;
-
-  it('reads false, true or a hop count; unset, empty and 0 mean off', () => {
-    expect(parse(undefined)).toBe(false);
-    expect(parse('')).toBe(false);
-    expect(parse('0')).toBe(false);
-    expect(parse('false')).toBe(false);
-    expect(parse('TRUE')).toBe(true);
-    expect(parse('1')).toBe(1);
-    expect(parse('2')).toBe(2);
-  });
-
-  it('refuses anything else, naming the variable', () => {
-    expect(() => parse('yes')).toThrow('TRUST_PROXY must be true, false or a number of proxy hops');
-    expect(() => parse('loopback')).toThrow('TRUST_PROXY');
   });
 });

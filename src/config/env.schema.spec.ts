@@ -1,3 +1,4 @@
+import { AppConfig } from './app-config';
 import { ConfigValidationError, parseEnv } from './env.schema';
 
 describe('parseEnv', () => {
@@ -198,5 +199,60 @@ describe('parseEnv', () => {
       problems({ ALERT_WEBHOOK_URL: 'https://hooks.example/a', ALERT_WEBHOOK_SECRET: 'short-secret' }),
     ).toEqual(['ALERT_WEBHOOK_SECRET must be at least 32 characters']);
     expect(parseEnv({}).PAGERDUTY_EVENTS_URL).toBe('https://events.pagerduty.com/v2/enqueue');
+  });
+});
+
+describe('TRUST_PROXY', () => {
+  const parse = (v: string | undefined) => parseEnv({ TRUST_PROXY: v }).TRUST_PROXY;
+
+  it('reads false, true or a hop count; unset, empty and 0 mean off', () => {
+    expect(parse(undefined)).toBe(false);
+    expect(parse('')).toBe(false);
+    expect(parse('0')).toBe(false);
+    expect(parse('false')).toBe(false);
+    expect(parse('TRUE')).toBe(true);
+    expect(parse('1')).toBe(1);
+    expect(parse('2')).toBe(2);
+  });
+
+  it('refuses anything else, naming the variable', () => {
+    expect(() => parse('yes')).toThrow('TRUST_PROXY must be true, false or a number of proxy hops');
+    expect(() => parse('loopback')).toThrow('TRUST_PROXY');
+  });
+});
+
+describe('AppConfig sections', () => {
+  it('convert units once: a use site reads milliseconds and bytes', () => {
+    const config = AppConfig.from({
+      ALERT_REPEAT_MINUTES: '1.5',
+      WS_PING_INTERVAL_MS: '20000',
+      WS_PING_TIMEOUT_MS: '5000',
+      WS_MAX_PENDING_BYTES: '524288',
+      HTTP_REQUEST_TIMEOUT_MS: '45000',
+      ALERT_CPU_WARNING: '60',
+      ALERT_CPU_CRITICAL: '85',
+    });
+    expect(config.alerts.repeatMs).toBe(90_000);
+    expect(config.alerts.cpu).toEqual({ warning: 60, critical: 85 });
+    expect(config.ws.heartbeatAllowanceMs).toBe(25_000);
+    expect(config.ws.maxPendingBytes).toBe(524_288);
+    expect(config.http.requestTimeoutMs).toBe(45_000);
+  });
+
+  it('give history retention in days for people and in seconds for TTL indexes', () => {
+    const { history } = AppConfig.from({ METRICS_RETENTION_DAYS: '7', ALERT_RETENTION_DAYS: '30' });
+    expect(history).toMatchObject({ metricsRetentionDays: 7, metricsRetentionSeconds: 7 * 86_400 });
+    expect(history.alertRetentionSeconds).toBe(30 * 86_400);
+  });
+
+  it('carry the schema defaults', () => {
+    const { ws, http, alerts } = AppConfig.from({});
+    expect(ws).toMatchObject({
+      maxConnectionsPerUser: 10,
+      transports: ['websocket', 'polling'],
+      rateBurst: 40,
+    });
+    expect(http).toMatchObject({ trustProxy: false, headersTimeoutMs: 10_000 });
+    expect(alerts.repeatMs).toBe(60 * 60_000);
   });
 });

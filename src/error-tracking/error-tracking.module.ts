@@ -1,9 +1,8 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { ErrorReporter } from './error-reporter';
 import { ReportingExceptionFilter } from './http-exception.filter';
 
-@Global()
 @Module({
   providers: [ErrorReporter, { provide: APP_FILTER, useClass: ReportingExceptionFilter }],
   exports: [ErrorReporter],

@@ -6,7 +6,7 @@ import {
   reduceToInstanceBuckets,
   SUM_FIELDS,
 } from './downsample';
-import { snapshotRecord } from './history.fixtures';
+import { snapshotRecord } from '../../test/fixtures/history';
 import { HISTORY_RANGES, MAX_POINTS_PER_SERIES, METRIC_FIELDS } from './history.types';
 
 const MINUTE = 60_000;

@@ -1,7 +1,8 @@
-import { BeforeApplicationShutdown, Global, Inject, Logger, Module, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Logger, Module, OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { errorMessage, withTimeout } from '../common/with-timeout';
 import { DatabaseService } from '../database/database.service';
+import { MetricsModule } from '../metrics/metrics.module';
 import { HistoryController } from './history.controller';
 import { HistoryService } from './history.service';
 import {
@@ -33,8 +34,8 @@ function isFlushable<T extends object>(store: T): store is T & Flushable {
  * Metric and alert history. The backend is chosen once at start-up: MongoDB when MONGODB_URI is set (even if
  * it is down right now: writes are buffered and reads answer 503 until it is back), memory otherwise.
  */
-@Global()
 @Module({
+  imports: [MetricsModule],
   controllers: [HistoryController],
   providers: [
     MongoHistoryCollections,
@@ -48,7 +49,7 @@ function isFlushable<T extends object>(store: T): store is T & Flushable {
       ): MetricsHistoryStore =>
         db.isConfigured
           ? new MongoMetricsHistoryStore(collections, config)
-          : new InMemoryMetricsHistoryStore(memorySnapshotCapacity(config.env.METRICS_SNAPSHOT_INTERVAL_MS)),
+          : new InMemoryMetricsHistoryStore(memorySnapshotCapacity(config.history.snapshotIntervalMs)),
     },
     {
       provide: ALERT_HISTORY_STORE,
@@ -75,20 +76,20 @@ export class HistoryModule implements OnModuleInit, BeforeApplicationShutdown {
   ) {}
 
   onModuleInit(): void {
-    const { METRICS_SNAPSHOT_INTERVAL_MS, METRICS_RETENTION_DAYS, ALERT_RETENTION_DAYS } = this.config.env;
+    const { snapshotIntervalMs, metricsRetentionDays, alertRetentionDays } = this.config.history;
     if (this.metrics.backend === 'mongodb') {
       this.logger.log({
         message: 'History in MongoDB',
-        metricsRetentionDays: METRICS_RETENTION_DAYS,
-        alertRetentionDays: ALERT_RETENTION_DAYS,
-        snapshotIntervalMs: METRICS_SNAPSHOT_INTERVAL_MS,
+        metricsRetentionDays,
+        alertRetentionDays,
+        snapshotIntervalMs,
       });
     } else {
       this.logger.log({
         message: 'History in memory (set MONGODB_URI to keep it across restarts)',
-        metricSnapshots: memorySnapshotCapacity(METRICS_SNAPSHOT_INTERVAL_MS),
+        metricSnapshots: memorySnapshotCapacity(snapshotIntervalMs),
         alertTransitions: MEMORY_ALERT_CAPACITY,
-        snapshotIntervalMs: METRICS_SNAPSHOT_INTERVAL_MS,
+        snapshotIntervalMs,
       });
     }
   }
@@ -97,7 +98,7 @@ export class HistoryModule implements OnModuleInit, BeforeApplicationShutdown {
   async beforeApplicationShutdown(): Promise<void> {
     const flushes = [this.metrics, this.alerts].filter(isFlushable).map((s) => s.flush());
     if (flushes.length === 0) return;
-    const timeoutMs = this.config.env.HEALTH_CHECK_TIMEOUT_MS * 2;
+    const timeoutMs = this.config.healthCheckTimeoutMs * 2;
     try {
       await withTimeout(Promise.all(flushes), timeoutMs, `History flush took over ${timeoutMs}ms`);
     } catch (err) {

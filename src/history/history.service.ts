@@ -58,8 +58,8 @@ export class HistoryService {
     const rangeMs = HISTORY_RANGES[range];
     const from = new Date(now - rangeMs);
     const to = new Date(now + 1); // [from, to): include a snapshot taken this very millisecond
-    const bucketMs = bucketWidthMs(rangeMs, this.config.env.METRICS_SNAPSHOT_INTERVAL_MS);
-    const timeoutMs = this.config.env.HEALTH_CHECK_TIMEOUT_MS;
+    const bucketMs = bucketWidthMs(rangeMs, this.config.history.snapshotIntervalMs);
+    const timeoutMs = this.config.healthCheckTimeoutMs;
     const [series, transitions] = await withTimeout(
       Promise.all([
         this.metrics.series({ from, to, bucketMs, instanceId }),

@@ -1,5 +1,5 @@
 import { bucketWidthMs } from './downsample';
-import { alertTransition, snapshotRecord } from './history.fixtures';
+import { alertTransition, snapshotRecord } from '../../test/fixtures/history';
 import { HISTORY_RANGES, MAX_POINTS_PER_SERIES } from './history.types';
 import {
   InMemoryAlertHistoryStore,

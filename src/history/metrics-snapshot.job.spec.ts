@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { InstanceInfo } from '../lifecycle/instance-info';
 import type { MetricsService, MetricsSnapshot } from '../metrics/metrics.service';
-import { metricsBody } from './history.fixtures';
+import { metricsBody } from '../../test/fixtures/history';
 import { InMemoryMetricsHistoryStore } from './memory-history.store';
 import { MetricsSnapshotJob, toSnapshotRecord } from './metrics-snapshot.job';
 

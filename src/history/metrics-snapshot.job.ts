@@ -58,7 +58,7 @@ export class MetricsSnapshotJob implements OnApplicationBootstrap, OnModuleDestr
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.run(), this.config.env.METRICS_SNAPSHOT_INTERVAL_MS);
+    this.timer = setInterval(() => void this.run(), this.config.history.snapshotIntervalMs);
     this.timer.unref();
   }
 
@@ -72,7 +72,7 @@ export class MetricsSnapshotJob implements OnApplicationBootstrap, OnModuleDestr
     if (this.running) return null;
     this.running = true;
     try {
-      const timeoutMs = Math.min(this.config.env.METRICS_SNAPSHOT_INTERVAL_MS, SNAPSHOT_TIMEOUT_CAP_MS);
+      const timeoutMs = Math.min(this.config.history.snapshotIntervalMs, SNAPSHOT_TIMEOUT_CAP_MS);
       let snapshot: MetricsSnapshot;
       try {
         snapshot = await withTimeout(

@@ -24,7 +24,7 @@ export class HttpMetricsMiddleware implements NestMiddleware {
     private readonly metrics: MetricsService,
     config: AppConfig,
   ) {
-    this.slowMs = config.env.HTTP_SLOW_REQUEST_MS;
+    this.slowMs = config.http.slowRequestMs;
     this.debugEach = !config.isProduction;
   }
 

@@ -1,7 +1,7 @@
 import { Controller, Get, HttpStatus, Req, Res, UseGuards } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { MetricsAuthGuard } from './metrics-auth.guard';
-import { GATEWAY_NOT_READY, METRICS_DISABLED, MetricsService } from './metrics.service';
+import { METRICS_DISABLED, MetricsService } from './metrics.service';
 
 /** What a Prometheus scrape asks for (2.42: `application/openmetrics-text;…,text/plain;version=0.0.4;q=0.5,*\/*;q=0.1`). */
 const EXPOSITION_TYPES = ['text/plain', 'application/openmetrics-text'];
@@ -22,8 +22,9 @@ export class MetricsController {
     if (!this.metrics.enabled) return this.sendDisabled(res);
     if (prefersExposition(req)) return this.sendExposition(res);
     res.setHeader('Cache-Control', 'no-store');
-    if (!this.metrics.isRealtimeReady) {
-      res.status(HttpStatus.SERVICE_UNAVAILABLE).json({ error: GATEWAY_NOT_READY });
+    const notReady = this.metrics.notReadyReason();
+    if (notReady !== null) {
+      res.status(HttpStatus.SERVICE_UNAVAILABLE).json({ error: notReady });
       return;
     }
     res.json(this.metrics.currentSnapshot());

@@ -1,9 +1,13 @@
 import { Registry } from 'prom-client';
 import { AppConfig } from '../config/app-config';
-import type { DatabaseService } from '../database/database.service';
-import type { RedisService } from '../redis/redis.service';
+import { ServiceUnavailableException } from '@nestjs/common';
+import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
+import { Test } from '@nestjs/testing';
 import { METRIC } from './metric-names';
-import { MetricsService } from './metrics.service';
+import { MetricsContributor, MetricsSnapshotContributor } from './metrics-contributor';
+import type { MetricsSnapshot } from './metrics-snapshot';
+import { METRICS_REGISTRY } from './metrics.registry';
+import { METRICS_CLOCK, MetricsService } from './metrics.service';
 
 describe(MetricsService.name, () => {
   let now: number;
@@ -13,15 +17,9 @@ describe(MetricsService.name, () => {
   beforeEach(() => {
     now = 1_000_000;
     registry = new Registry();
-    // Neither dependency is configured: nothing reaches outside, and the window clock is the test's.
-    const unconfigured = { isConfigured: false };
-    metrics = new MetricsService(
-      registry,
-      AppConfig.from({ NODE_ENV: 'test' }),
-      unconfigured as RedisService,
-      () => now,
-      unconfigured as DatabaseService,
-    );
+    // No contributors: the core alone, with the test's window clock.
+    const discovery = { getProviders: () => [] } as unknown as DiscoveryService;
+    metrics = new MetricsService(registry, AppConfig.from({ NODE_ENV: 'test' }), () => now, discovery);
   });
 
   const requestsTotal = async (route: string, statusCode: string): Promise<number> => {
@@ -56,5 +54,61 @@ describe(MetricsService.name, () => {
     const http = metrics.currentSnapshot().http;
     expect(http.requestsPerSecond).toBeCloseTo(2 / 60, 3);
     expect(http.errorRate).toBe(50);
+  });
+
+  describe('with contributors', () => {
+    /** A feature's contribution, marked the way features mark theirs. */
+    @MetricsContributor()
+    class Feature implements MetricsSnapshotContributor {
+      ready = false;
+      contribute(snapshot: MetricsSnapshot): void {
+        snapshot.websocket.totalConnections = 7;
+        snapshot.business.trades = 3;
+      }
+      notReadyReason(): string | null {
+        return this.ready ? null : 'feature not up';
+      }
+    }
+    class Unmarked {
+      contribute = jest.fn();
+    }
+
+    let feature: Feature;
+    let unmarked: Unmarked;
+
+    beforeEach(async () => {
+      const moduleRef = await Test.createTestingModule({
+        imports: [DiscoveryModule],
+        providers: [
+          Feature,
+          Unmarked,
+          MetricsService,
+          { provide: METRICS_REGISTRY, useValue: new Registry() },
+          { provide: METRICS_CLOCK, useValue: () => now },
+          { provide: AppConfig, useValue: AppConfig.from({ NODE_ENV: 'test' }) },
+        ],
+      }).compile();
+      await moduleRef.init();
+      metrics = moduleRef.get(MetricsService);
+      feature = moduleRef.get(Feature);
+      unmarked = moduleRef.get(Unmarked);
+      metrics.onModuleDestroy();
+    });
+
+    it('finds the marked providers once and lets them fill their sections, keeping the body in its order', () => {
+      const snapshot = metrics.currentSnapshot();
+      expect(snapshot.websocket.totalConnections).toBe(7);
+      expect(snapshot.business.trades).toBe(3);
+      expect(Object.keys(snapshot)).toEqual(['websocket', 'system', 'http', 'business', 'timestamp']);
+      expect(unmarked.contribute).not.toHaveBeenCalled();
+    });
+
+    it('answers 503 with the reason of the first contributor that is not ready', async () => {
+      expect(metrics.notReadyReason()).toBe('feature not up');
+      await expect(metrics.snapshot()).rejects.toThrow(new ServiceUnavailableException('feature not up'));
+      feature.ready = true;
+      expect(metrics.notReadyReason()).toBeNull();
+      await expect(metrics.snapshot()).resolves.toMatchObject({ websocket: { totalConnections: 7 } });
+    });
   });
 });

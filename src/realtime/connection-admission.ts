@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Server } from 'socket.io';
 import { addressKey, clientAddress, TrustProxy } from '../common/client-address';
 import { AppConfig } from '../config/app-config';
-import { MetricsService } from '../metrics/metrics.service';
+import { RealtimeMetrics } from './realtime.metrics';
 import { HANDSHAKE_REFUSALS, REFUSAL_REASONS, RefusalReason } from './realtime.events';
 import { isOriginAllowed, OriginPolicy, originPolicy } from './socket-server.options';
 
@@ -55,12 +55,12 @@ export class ConnectionAdmission {
 
   constructor(
     config: AppConfig,
-    private readonly metrics: MetricsService,
+    private readonly metrics: RealtimeMetrics,
   ) {
     this.origins = originPolicy(config);
-    this.maxConnections = config.env.WS_MAX_CONNECTIONS;
-    this.maxPerAddress = config.env.WS_MAX_CONNECTIONS_PER_ADDRESS;
-    this.trust = config.env.TRUST_PROXY;
+    this.maxConnections = config.ws.maxConnections;
+    this.maxPerAddress = config.ws.maxConnectionsPerAddress;
+    this.trust = config.http.trustProxy;
   }
 
   readonly allowRequest: AllowRequest = (req, callback) => {

@@ -1,8 +1,12 @@
+import { Injectable } from '@nestjs/common';
+import { ConnectionCounts } from './connection-counts';
+
 /**
  * activeConnections: user id → the ids of that user's sockets on this instance. The one source of the
  * connection counts; add/remove are idempotent so the counts stay exact whatever order events come in.
  */
-export class ConnectionRegistry {
+@Injectable()
+export class ConnectionRegistry implements ConnectionCounts {
   private readonly byUser = new Map<string, Set<string>>();
   private total = 0;
 

@@ -1,6 +1,6 @@
 import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
 import { publishEventErrors, publishEventSchema } from './dto/publish-event.dto';
-import { PublishResult, RealtimeGateway } from './realtime.gateway';
+import { PublishResult, RealtimePublisher } from './realtime.publisher';
 
 /**
  * How the rest of the trading system pushes events to connected users: `POST /events` with
@@ -10,7 +10,7 @@ import { PublishResult, RealtimeGateway } from './realtime.gateway';
  */
 @Controller('events')
 export class EventsController {
-  constructor(private readonly gateway: RealtimeGateway) {}
+  constructor(private readonly publisher: RealtimePublisher) {}
 
   @Post()
   @HttpCode(HttpStatus.ACCEPTED)
@@ -24,6 +24,6 @@ export class EventsController {
         errors: publishEventErrors(parsed.error),
       });
     }
-    return this.gateway.publish(parsed.data);
+    return this.publisher.publish(parsed.data);
   }
 }

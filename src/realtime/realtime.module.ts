@@ -1,19 +1,27 @@
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { ErrorTrackingModule } from '../error-tracking/error-tracking.module';
+import { MetricsModule } from '../metrics/metrics.module';
 import { ConnectionAdmission } from './connection-admission';
+import { ConnectionCounts } from './connection-counts';
+import { ConnectionRegistry } from './connection-registry';
 import { WsDispatcher } from './dispatch/ws-dispatcher';
 import { EventsController } from './events.controller';
 import { RealtimeExceptionFilter } from './filters/ws-exception.filter';
+import { HandshakeAdmission } from './handshake-admission';
 import { WsLatencyInterceptor } from './interceptors/ws-latency.interceptor';
 import { PublishBodyMiddleware } from './publish-body.middleware';
 import { PublishPrecheckMiddleware } from './publish-precheck.middleware';
 import { RealtimeGateway } from './realtime.gateway';
+import { RealtimeMetrics } from './realtime.metrics';
+import { RealtimePublisher } from './realtime.publisher';
 import { SlowConsumerGuard } from './slow-consumer.guard';
+import { SocketAdapterState } from './socket-adapter-state';
 import { SocketEventGate } from './socket-event-gate';
 import { UserConnectionCap } from './user-connection-cap';
 
 @Module({
-  imports: [DiscoveryModule],
+  imports: [DiscoveryModule, MetricsModule, ErrorTrackingModule],
   controllers: [EventsController],
   providers: [
     RealtimeGateway,
@@ -24,8 +32,15 @@ import { UserConnectionCap } from './user-connection-cap';
     SlowConsumerGuard,
     ConnectionAdmission,
     UserConnectionCap,
+    ConnectionRegistry,
+    { provide: ConnectionCounts, useExisting: ConnectionRegistry },
+    SocketAdapterState,
+    RealtimeMetrics,
+    HandshakeAdmission,
+    RealtimePublisher,
   ],
-  exports: [RealtimeGateway, ConnectionAdmission, WsDispatcher],
+  // Cluster heartbeats read the counts; app.setup.ts reaches the adapter's providers through app.get().
+  exports: [ConnectionCounts],
 })
 export class RealtimeModule implements NestModule {
   /**

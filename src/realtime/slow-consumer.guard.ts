@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Counter, Registry } from 'prom-client';
 import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
-import { METRIC } from '../metrics/metric-names';
+import { REALTIME_METRIC } from './realtime.metric-names';
 import { METRICS_REGISTRY } from '../metrics/metrics.registry';
 import { DISCONNECT_REASONS, DisconnectReason } from './realtime.events';
 import type { SocketIdentity } from './socket-auth';
@@ -66,10 +66,10 @@ export class SlowConsumerGuard {
   readonly disconnects: Counter<'reason'>;
 
   constructor(config: AppConfig, @Inject(METRICS_REGISTRY) registry: Registry) {
-    this.maxPendingBytes = config.env.WS_MAX_PENDING_BYTES;
-    this.heartbeatMs = config.env.WS_PING_INTERVAL_MS + config.env.WS_PING_TIMEOUT_MS;
+    this.maxPendingBytes = config.ws.maxPendingBytes;
+    this.heartbeatMs = config.ws.heartbeatAllowanceMs;
     this.disconnects = new Counter({
-      name: METRIC.wsDisconnects,
+      name: REALTIME_METRIC.wsDisconnects,
       help: 'WebSocket connections the server closed on purpose, by reason',
       labelNames: ['reason'],
       registers: [registry],

@@ -49,8 +49,8 @@ export class SocketEventGate {
     private readonly latency: WsLatencyInterceptor,
     private readonly dispatcher: WsDispatcher,
   ) {
-    this.rate = config.env.WS_RATE_LIMIT;
-    this.burst = config.env.WS_RATE_BURST;
+    this.rate = config.ws.rateLimitPerSecond;
+    this.burst = config.ws.rateBurst;
   }
 
   install(socket: Socket): void {

@@ -51,18 +51,18 @@ export function socketServerOptions(
   config: AppConfig,
   allowRequest: NonNullable<ServerOptions['allowRequest']>,
 ): Partial<ServerOptions> {
-  const env = config.env;
+  const ws = config.ws;
   const policy = originPolicy(config);
   return {
     path: '/socket.io',
     serveClient: false,
-    transports: env.WS_TRANSPORTS as ServerOptions['transports'],
+    transports: ws.transports as ServerOptions['transports'],
     perMessageDeflate: false,
     httpCompression: false,
-    maxHttpBufferSize: env.WS_MAX_PAYLOAD_BYTES,
-    pingInterval: env.WS_PING_INTERVAL_MS,
-    pingTimeout: env.WS_PING_TIMEOUT_MS,
-    connectTimeout: env.WS_CONNECT_TIMEOUT_MS,
+    maxHttpBufferSize: ws.maxPayloadBytes,
+    pingInterval: ws.pingIntervalMs,
+    pingTimeout: ws.pingTimeoutMs,
+    connectTimeout: ws.connectTimeoutMs,
     cors: {
       origin: policy.anyOrigin ? true : [...policy.origins],
       methods: ['GET', 'POST'],

@@ -65,8 +65,8 @@ export class UserConnectionCap implements OnApplicationBootstrap, OnApplicationS
     private readonly redis: RedisService,
     private readonly instance: InstanceInfo,
   ) {
-    this.max = config.env.WS_MAX_CONNECTIONS_PER_USER;
-    this.refreshMs = config.env.CLUSTER_HEARTBEAT_MS;
+    this.max = config.ws.maxConnectionsPerUser;
+    this.refreshMs = config.clusterHeartbeatMs;
     this.staleMs = this.refreshMs * REFRESHES_PER_STALE;
     this.service = config.env.SERVICE_NAME;
   }

@@ -1,13 +1,11 @@
 import { Controller, Get, Module, Param, Query } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
-import { AppModule } from '../../src/app.module';
-import { APP_OPTIONS, configureApp } from '../../src/app.setup';
-import { AppConfig } from '../../src/config/app-config';
 import { sleep } from '../../src/common/with-timeout';
-import { METRICS_CLOCK, MetricsService, RealtimeStatsSource } from '../../src/metrics/metrics.service';
-import { BASE_TEST_ENV } from './test-app';
+import { RedisMetrics } from '../../src/health/redis.metrics';
+import { METRICS_CLOCK, MetricsService } from '../../src/metrics/metrics.service';
+import { RealtimeMetrics } from '../../src/realtime/realtime.metrics';
+import { createTestApp } from './test-app';
 
 /**
  * The Accept header Prometheus 2.42 sends when it scrapes: OpenMetrics first, text/plain at 0.5, anything at 0.1.
@@ -45,54 +43,64 @@ export class ManualClock {
   readonly fn = () => this.now;
 }
 
+/** RealtimeMetrics that keeps the gateway's "I am up" until the test releases it. */
+class HeldGatewayMetrics extends RealtimeMetrics {
+  private held = false;
+
+  override markGatewayUp(): void {
+    this.held = true;
+  }
+
+  release(): void {
+    if (this.held) super.markGatewayUp();
+  }
+}
+
 export interface MetricsApp {
   app: NestExpressApplication;
   url: string;
   metrics: MetricsService;
+  /** The realtime feature's instruments (ws_*, subscriptions, published events). */
+  realtime: RealtimeMetrics;
+  /** redis_up / redis_latency_seconds and the JSON `redis` block. */
+  redis: RedisMetrics;
   clock: ManualClock;
-  /** With holdGateway: hands the held-back gateway registration to MetricsService. */
+  /** With holdGateway: tells RealtimeMetrics the gateway is up, as the gateway did during start-up. */
   release(): void;
   close(): Promise<void>;
 }
 
 /**
- * The real AppModule plus the probe routes, with a manual window clock. With `holdGateway`, whatever calls
- * setRealtimeSource during start-up (the gateway) is held back until release(), so "before the gateway is up"
- * can be observed on a real app.
+ * The real AppModule plus the probe routes, with a manual window clock. With `holdGateway`, the gateway's
+ * "I am up" during start-up is held back until release(), so "before the gateway is up" can be observed on a
+ * real app.
  */
 export async function createMetricsApp(
   env: Record<string, string> = {},
   opts: { holdGateway?: boolean } = {},
 ): Promise<MetricsApp> {
   const clock = new ManualClock();
-  const held: RealtimeStatsSource[] = [];
-  const original = MetricsService.prototype.setRealtimeSource;
-  const spy = opts.holdGateway
-    ? jest.spyOn(MetricsService.prototype, 'setRealtimeSource').mockImplementation((s) => void held.push(s))
-    : null;
-  try {
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule, ProbeModule] })
-      .overrideProvider(AppConfig)
-      .useValue(AppConfig.from({ ...BASE_TEST_ENV, ...env }))
-      .overrideProvider(METRICS_CLOCK)
-      .useValue(clock.fn)
-      .compile();
-    const app = moduleRef.createNestApplication<NestExpressApplication>(APP_OPTIONS);
-    await configureApp(app);
-    await app.listen(0, '127.0.0.1');
-    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-    const metrics = app.get(MetricsService);
-    return {
-      app,
-      url,
-      metrics,
-      clock,
-      release: () => held.forEach((s) => original.call(metrics, s)),
-      close: () => app.close(),
-    };
-  } finally {
-    spy?.mockRestore();
-  }
+  const t = await createTestApp(
+    env,
+    (builder) => {
+      const timed = builder.overrideProvider(METRICS_CLOCK).useValue(clock.fn);
+      return opts.holdGateway ? timed.overrideProvider(RealtimeMetrics).useClass(HeldGatewayMetrics) : timed;
+    },
+    [ProbeModule],
+  );
+  const realtime = t.app.get(RealtimeMetrics);
+  return {
+    app: t.app,
+    url: t.url,
+    metrics: t.app.get(MetricsService),
+    realtime,
+    redis: t.app.get(RedisMetrics),
+    clock,
+    release: () => {
+      if (realtime instanceof HeldGatewayMetrics) realtime.release();
+    },
+    close: () => t.close(),
+  };
 }
 
 /** Parses the text exposition into `name{labels}` → value (labels sorted, so lookups do not depend on order). */

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createMetricsRegistry } from '../../src/metrics/metrics.registry';
-import { METRIC } from '../../src/metrics/metric-names';
+import { METRIC } from '../../deploy/server-metrics';
 import { ALERT_NOTIFICATIONS_METRIC } from '../../src/alerts/alert-dispatcher';
 import { RESOURCE_LIMIT_METRICS } from '../../src/alerts/alerts.metrics';
 

@@ -8,7 +8,7 @@ import * as Sentry from '@sentry/nestjs';
 import { AppModule } from '../../src/app.module';
 import { APP_OPTIONS, configureApp } from '../../src/app.setup';
 import { installProcessGuards } from '../../src/lifecycle/process-guards';
-import { MetricsService } from '../../src/metrics/metrics.service';
+import { RealtimeMetrics } from '../../src/realtime/realtime.metrics';
 import { postJson } from '../../src/alerts/notifiers/webhook-client';
 
 @Controller('probe')
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const app = await NestFactory.create(ProbeAppModule, APP_OPTIONS);
   await configureApp(app);
   // A bug inside a socket handler: subscribing records a metric, which now throws.
-  app.get(MetricsService).recordSubscription = () => {
+  app.get(RealtimeMetrics).recordSubscription = () => {
     throw new Error('probe socket handler failure');
   };
   await app.listen(0, '127.0.0.1');

@@ -1,4 +1,4 @@
-import { INestApplication } from '@nestjs/common';
+import { INestApplication, Type } from '@nestjs/common';
 import { Test, TestingModuleBuilder } from '@nestjs/testing';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from '../../src/app.module';
@@ -24,14 +24,16 @@ export interface TestApp {
 
 /**
  * Boots the real AppModule with configureApp() (the same as main.ts) on a free port. `env` is layered over
- * BASE_TEST_ENV; nothing reads the test process's own environment. `customize` may override providers.
+ * BASE_TEST_ENV; nothing reads the test process's own environment. `customize` may override providers;
+ * `extraModules` are booted beside AppModule (test-only routes).
  */
 export async function createTestApp(
   env: Record<string, string | undefined> = {},
   customize?: (builder: TestingModuleBuilder) => TestingModuleBuilder,
+  extraModules: Type[] = [],
 ): Promise<TestApp> {
   const config = AppConfig.from({ ...BASE_TEST_ENV, ...env });
-  let builder = Test.createTestingModule({ imports: [AppModule] })
+  let builder = Test.createTestingModule({ imports: [AppModule, ...extraModules] })
     .overrideProvider(AppConfig)
     .useValue(config);
   if (customize) builder = customize(builder);

@@ -14,7 +14,7 @@ export class CpuMonitor implements Monitor {
   constructor(private readonly config: AppConfig) {}
 
   get intervalMs(): number {
-    return this.config.env.ALERT_EVAL_INTERVAL_MS;
+    return this.config.alerts.evalIntervalMs;
   }
 
   onModuleInit(): void {
@@ -23,7 +23,7 @@ export class CpuMonitor implements Monitor {
   }
 
   check(): Promise<Reading[]> {
-    const env = this.config.env;
+    const alerts = this.config.alerts;
     return Promise.resolve([
       {
         kind: 'metric',
@@ -31,8 +31,7 @@ export class CpuMonitor implements Monitor {
         label: 'CPU usage',
         value: this.sampler.sample().cpuPercent,
         unit: '%',
-        warning: env.ALERT_CPU_WARNING,
-        critical: env.ALERT_CPU_CRITICAL,
+        ...alerts.cpu,
       },
     ]);
   }

@@ -17,11 +17,11 @@ export class MemoryMonitor implements Monitor {
   constructor(private readonly config: AppConfig) {}
 
   get intervalMs(): number {
-    return this.config.env.ALERT_MEMORY_INTERVAL_MS;
+    return this.config.alerts.memoryIntervalMs;
   }
 
   check(): Promise<Reading[]> {
-    const env = this.config.env;
+    const alerts = this.config.alerts;
     const usage = this.sampler.sample();
     return Promise.resolve([
       {
@@ -30,8 +30,7 @@ export class MemoryMonitor implements Monitor {
         label: 'Memory usage',
         value: usage.memoryPercent,
         unit: '%',
-        warning: env.ALERT_MEMORY_WARNING,
-        critical: env.ALERT_MEMORY_CRITICAL,
+        ...alerts.memory,
       },
       {
         kind: 'metric',
@@ -39,8 +38,7 @@ export class MemoryMonitor implements Monitor {
         label: 'V8 heap usage',
         value: usage.heapPercent,
         unit: '%',
-        warning: env.ALERT_HEAP_WARNING,
-        critical: env.ALERT_HEAP_CRITICAL,
+        ...alerts.heap,
       },
     ]);
   }

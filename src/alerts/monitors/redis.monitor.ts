@@ -20,13 +20,13 @@ export class RedisMonitor implements Monitor {
   }
 
   get intervalMs(): number {
-    return this.config.env.ALERT_REDIS_INTERVAL_MS;
+    return this.config.alerts.redisIntervalMs;
   }
 
   async check(): Promise<Reading[]> {
-    const env = this.config.env;
+    const alerts = this.config.alerts;
     try {
-      const { latencyMs } = await this.redis.ping(env.HEALTH_CHECK_TIMEOUT_MS);
+      const { latencyMs } = await this.redis.ping(this.config.healthCheckTimeoutMs);
       return [
         { kind: 'connectivity', key: ALERT_KEYS.redisDown, label: 'Redis', ok: true },
         {
@@ -35,8 +35,7 @@ export class RedisMonitor implements Monitor {
           label: 'Redis latency',
           value: latencyMs,
           unit: 'ms',
-          warning: env.ALERT_REDIS_LATENCY_WARNING,
-          critical: env.ALERT_REDIS_LATENCY_CRITICAL,
+          ...alerts.redisLatency,
         },
       ];
     } catch (err) {

@@ -23,11 +23,11 @@ export class TrafficMonitor implements Monitor {
   ) {}
 
   get intervalMs(): number {
-    return this.config.env.ALERT_EVAL_INTERVAL_MS;
+    return this.config.alerts.evalIntervalMs;
   }
 
   async check(): Promise<Reading[]> {
-    const env = this.config.env;
+    const alerts = this.config.alerts;
     let s;
     try {
       s = await this.metrics.snapshot();
@@ -45,8 +45,7 @@ export class TrafficMonitor implements Monitor {
         label: 'HTTP error rate',
         value: s.http.errorRate,
         unit: '%',
-        warning: env.ALERT_ERROR_RATE_WARNING,
-        critical: env.ALERT_ERROR_RATE_CRITICAL,
+        ...alerts.errorRate,
       },
       {
         kind: 'metric',
@@ -54,8 +53,7 @@ export class TrafficMonitor implements Monitor {
         label: 'HTTP response time p95',
         value: s.http.latency.p95,
         unit: 'ms',
-        warning: env.ALERT_RESPONSE_TIME_WARNING,
-        critical: env.ALERT_RESPONSE_TIME_CRITICAL,
+        ...alerts.responseTime,
       },
       {
         kind: 'metric',
@@ -63,8 +61,7 @@ export class TrafficMonitor implements Monitor {
         label: 'Active connections',
         value: s.websocket.totalConnections,
         unit: '',
-        warning: env.ALERT_CONNECTIONS_WARNING,
-        critical: env.ALERT_CONNECTIONS_CRITICAL,
+        ...alerts.connections,
       },
       {
         kind: 'metric',
@@ -72,8 +69,7 @@ export class TrafficMonitor implements Monitor {
         label: 'Event-loop delay p99',
         value: s.system.eventLoopDelay.p99,
         unit: 'ms',
-        warning: env.ALERT_EVENT_LOOP_DELAY_WARNING,
-        critical: env.ALERT_EVENT_LOOP_DELAY_CRITICAL,
+        ...alerts.eventLoopDelay,
       },
     ];
   }

@@ -48,7 +48,7 @@ export class EmailNotifier implements Notifier, OnApplicationShutdown {
 
   private getTransport(): Transporter {
     if (this.transport === null) {
-      const timeout = this.config.env.ALERT_NOTIFY_TIMEOUT_MS;
+      const timeout = this.config.alerts.notifyTimeoutMs;
       this.transport = createTransport({
         ...parseConnectionUrl(this.config.env.SMTP_URL ?? ''),
         connectionTimeout: timeout,

@@ -120,7 +120,7 @@ export abstract class WebhookNotifier implements Notifier {
   async send(n: AlertNotification, signal: AbortSignal): Promise<void> {
     const url = this.url();
     if (url === undefined) return;
-    const deadline = performance.now() + this.config.env.ALERT_NOTIFY_TIMEOUT_MS;
+    const deadline = performance.now() + this.config.alerts.notifyTimeoutMs;
     await postJson(url, this.body(n), signal, deadline, DEFAULT_RETRY_POLICY, (payload) =>
       this.headers(payload),
     );

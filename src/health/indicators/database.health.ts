@@ -14,7 +14,7 @@ export class DatabaseHealthIndicator {
   ) {}
 
   measure(): Promise<DatabasePing> {
-    return this.database.ping(this.config.env.HEALTH_CHECK_TIMEOUT_MS);
+    return this.database.ping(this.config.healthCheckTimeoutMs);
   }
 
   async isHealthy(key: string) {

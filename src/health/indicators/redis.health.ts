@@ -19,10 +19,7 @@ export class RedisHealthIndicator {
 
   /** PING (latency) then INFO clients (connected_clients), both inside one HEALTH_CHECK_TIMEOUT_MS budget. */
   async measure(): Promise<RedisHealth> {
-    const { latencyMs, info } = await this.redis.pingAndInfo(
-      'clients',
-      this.config.env.HEALTH_CHECK_TIMEOUT_MS,
-    );
+    const { latencyMs, info } = await this.redis.pingAndInfo('clients', this.config.healthCheckTimeoutMs);
     return { latencyMs, connections: Number(info.connected_clients ?? 0) };
   }
 

@@ -15,7 +15,6 @@ import {
   metricSnapshotSchema,
 } from './history.schemas';
 
-const DAY_SECONDS = 86_400;
 /** Setting up collections and indexes may take longer than a read; it runs in the background. */
 const SETUP_TIMEOUT_MS = 15_000;
 const SETUP_RETRY_MS = 30_000;
@@ -92,7 +91,7 @@ export class MongoHistoryCollections implements OnModuleInit, OnApplicationShutd
    * HistoryUnavailableError, which the controller answers with 503.
    */
   async read<T>(run: (maxTimeMS: number) => Promise<T>): Promise<T> {
-    const timeoutMs = this.config.env.HEALTH_CHECK_TIMEOUT_MS;
+    const timeoutMs = this.config.healthCheckTimeoutMs;
     if (!this.database.isConnected) {
       throw new HistoryUnavailableError('History is unavailable: MongoDB is not connected');
     }
@@ -134,11 +133,13 @@ export class MongoHistoryCollections implements OnModuleInit, OnApplicationShutd
   }
 
   private async createCollections(db: Db): Promise<void> {
-    const { METRICS_RETENTION_DAYS, ALERT_RETENTION_DAYS, METRICS_SNAPSHOT_INTERVAL_MS } = this.config.env;
-    const metricsTtl = METRICS_RETENTION_DAYS * DAY_SECONDS;
-    const alertsTtl = ALERT_RETENTION_DAYS * DAY_SECONDS;
+    const {
+      metricsRetentionSeconds: metricsTtl,
+      alertRetentionSeconds: alertsTtl,
+      snapshotIntervalMs,
+    } = this.config.history;
 
-    this.metricsKind = await this.ensureMetricsCollection(db, metricsTtl, METRICS_SNAPSHOT_INTERVAL_MS);
+    this.metricsKind = await this.ensureMetricsCollection(db, metricsTtl, snapshotIntervalMs);
     if (this.metricsKind === 'plain') {
       await ensureTtlIndex(db, METRIC_SNAPSHOTS_COLLECTION, 'timestamp_ttl', metricsTtl);
       await db.collection(METRIC_SNAPSHOTS_COLLECTION).createIndex({ instanceId: 1, timestamp: 1 });

@@ -40,7 +40,7 @@ function writeBuffer<T>(
   return new WriteBuffer<T>({
     name,
     capacity: MONGO_WRITE_BUFFER_CAPACITY,
-    timeoutMs: config.env.HEALTH_CHECK_TIMEOUT_MS,
+    timeoutMs: config.healthCheckTimeoutMs,
     batchSize: WRITE_BATCH_SIZE,
     canWrite: () => collections.canWrite,
     insert,

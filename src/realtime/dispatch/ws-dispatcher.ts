@@ -15,7 +15,7 @@ import { GATEWAY_METADATA, MESSAGE_MAPPING_METADATA, MESSAGE_METADATA } from '@n
 import { WsParamtype } from '@nestjs/websockets/enums/ws-paramtype.enum';
 import { WsExceptionsHandler } from '@nestjs/websockets/exceptions/ws-exceptions-handler';
 import type { Socket } from 'socket.io';
-import type { SocketMessageBinder } from '../../redis/redis-io.adapter';
+import type { SocketMessageBinder } from '../redis-io.adapter';
 import { FastPathInterceptor, isFastPathInterceptor } from './fast-path';
 import { FastRoute, ParamSource } from './fast-route';
 

@@ -1,8 +1,8 @@
 import { CallHandler, ExecutionContext, Logger } from '@nestjs/common';
 import { lastValueFrom, of, throwError, timer, map } from 'rxjs';
 import { AppConfig } from '../../config/app-config';
-import { MetricsService } from '../../metrics/metrics.service';
 import type { WsCall } from '../dispatch/fast-path';
+import type { RealtimeMetrics } from '../realtime.metrics';
 import { ackOutcome, WsLatencyInterceptor } from './ws-latency.interceptor';
 
 function wsContext(event: string, userId?: string): ExecutionContext {
@@ -16,13 +16,13 @@ function wsContext(event: string, userId?: string): ExecutionContext {
 
 describe(WsLatencyInterceptor.name, () => {
   const config = AppConfig.from({ NODE_ENV: 'test', WS_SLOW_EVENT_MS: '30' });
-  let metrics: MetricsService;
+  let metrics: RealtimeMetrics;
   let interceptor: WsLatencyInterceptor;
   let warn: jest.SpyInstance;
 
   beforeEach(() => {
-    // Only the one call the interceptor makes; the metrics module owns the rest.
-    metrics = { enabled: true, recordWsEvent: jest.fn() } as unknown as MetricsService;
+    // Only the one call the interceptor makes; RealtimeMetrics owns the rest.
+    metrics = { enabled: true, recordWsEvent: jest.fn() } as unknown as RealtimeMetrics;
     interceptor = new WsLatencyInterceptor(config, metrics);
     warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
   });

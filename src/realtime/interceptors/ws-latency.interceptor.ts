@@ -1,7 +1,6 @@
 import { CallHandler, ExecutionContext, Injectable, Logger } from '@nestjs/common';
 import { Observable } from 'rxjs';
 import { AppConfig } from '../../config/app-config';
-import { MetricsService } from '../../metrics/metrics.service';
 import {
   FAST_PATH_INTERCEPTOR,
   FastPathInterceptor,
@@ -10,6 +9,7 @@ import {
   WsOutcome,
 } from '../dispatch/fast-path';
 import { ACK_CODES, WS_OUTCOMES } from '../realtime.events';
+import { RealtimeMetrics } from '../realtime.metrics';
 
 const OUTCOME_BY_CODE: Record<string, string> = {
   [ACK_CODES.INVALID_PAYLOAD]: WS_OUTCOMES.INVALID_PAYLOAD,
@@ -41,9 +41,9 @@ export class WsLatencyInterceptor implements FastPathInterceptor<number> {
 
   constructor(
     config: AppConfig,
-    private readonly metrics: MetricsService,
+    private readonly metrics: RealtimeMetrics,
   ) {
-    this.slowMs = config.env.WS_SLOW_EVENT_MS;
+    this.slowMs = config.ws.slowEventMs;
   }
 
   record(event: string, userId: string | undefined, durationMs: number, outcome: string): void {

@@ -9,30 +9,16 @@ import { Server, ServerOptions, Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
 import { errorMessage } from '../common/with-timeout';
 import { MetricsService } from '../metrics/metrics.service';
-import type { ConnectionAdmission } from '../realtime/connection-admission';
-import { socketServerOptions } from '../realtime/socket-server.options';
-import { quitRedis, RedisService } from './redis.service';
+import { quitRedis, RedisService } from '../redis/redis.service';
+import type { ConnectionAdmission } from './connection-admission';
+import type { SocketAdapterState } from './socket-adapter-state';
+import { socketServerOptions } from './socket-server.options';
 
 /** How long start-up waits for the adapter's Redis clients before listening anyway (they keep retrying). */
 const CONNECT_WAIT_MS = 5000;
 /** Cross-instance requests (fetchSockets, serverSideEmit) give up on a silent peer after this long. */
 const REQUESTS_TIMEOUT_MS = 2000;
 const PUBLISH_ERROR_KIND = 'redis_adapter_publish';
-
-/** What the gateway asks about the socket adapter in use. */
-export interface SocketAdapterState {
-  /** The Redis adapter is attached: room emits reach every instance. */
-  readonly redisEnabled: boolean;
-  /** Redis adapter attached but a client is not connected: other instances may miss messages right now. */
-  readonly degraded: boolean;
-}
-
-const adapterByServer = new WeakMap<object, SocketAdapterState>();
-
-/** The adapter state of the server a gateway runs on; undefined when the server was not created by RedisIoAdapter. */
-export function socketAdapterState(server: Server): SocketAdapterState | undefined {
-  return adapterByServer.get(server);
-}
 
 /**
  * Takes over some of a gateway's message handlers on a socket, binding its own listeners for them; the
@@ -54,7 +40,7 @@ export interface SocketMessageBinder {
  * The adapter publishes without handling the promise; every command promise of both clients gets a handler
  * here, so an outage is counted and logged once instead of killing the process with unhandled rejections.
  */
-export class RedisIoAdapter extends IoAdapter implements SocketAdapterState {
+export class RedisIoAdapter extends IoAdapter {
   private readonly logger = new Logger(RedisIoAdapter.name);
   private pub: Redis | null = null;
   private sub: Redis | null = null;
@@ -68,6 +54,7 @@ export class RedisIoAdapter extends IoAdapter implements SocketAdapterState {
     private readonly redis: RedisService,
     private readonly metrics: MetricsService,
     private readonly admission: ConnectionAdmission,
+    private readonly state: SocketAdapterState,
     private readonly binder?: SocketMessageBinder,
   ) {
     super(app);
@@ -83,12 +70,9 @@ export class RedisIoAdapter extends IoAdapter implements SocketAdapterState {
     if (rest.length > 0) super.bindMessageHandlers(socket, rest, transform);
   }
 
-  get redisEnabled(): boolean {
-    return this.adapterFactory !== null;
-  }
-
-  get degraded(): boolean {
-    return this.redisEnabled && (this.pub?.status !== 'ready' || this.sub?.status !== 'ready');
+  /** Both adapter clients connected (false after dispose()). */
+  private get redisConnected(): boolean {
+    return this.pub?.status === 'ready' && this.sub?.status === 'ready';
   }
 
   async connect(waitMs = CONNECT_WAIT_MS): Promise<void> {
@@ -115,7 +99,7 @@ export class RedisIoAdapter extends IoAdapter implements SocketAdapterState {
     }
     this.adapterFactory = createAdapter(pub, sub, { requestsTimeout: REQUESTS_TIMEOUT_MS });
     this.logger.log({ message: 'Socket.IO Redis adapter enabled' });
-    if (this.config.env.WS_TRANSPORTS.includes('polling')) {
+    if (this.config.ws.transports.includes('polling')) {
       this.logger.warn({
         message:
           'Redis adapter is on and HTTP long-polling is allowed: without sticky sessions (Railway) polling clients fail across replicas; set WS_TRANSPORTS=websocket',
@@ -133,9 +117,11 @@ export class RedisIoAdapter extends IoAdapter implements SocketAdapterState {
     const httpServer = this.httpServer as HttpServer | undefined;
     const server =
       httpServer !== undefined && port === 0 ? new Server(httpServer, opts) : new Server(port, opts);
-    if (this.adapterFactory !== null) server.adapter(this.adapterFactory);
+    if (this.adapterFactory !== null) {
+      server.adapter(this.adapterFactory);
+      this.state.redisAttached(() => this.redisConnected);
+    }
     this.admission.attach(server);
-    adapterByServer.set(server, this);
     return server;
   }
 

@@ -1,0 +1,26 @@
+import { Injectable } from '@nestjs/common';
+
+/**
+ * What the rest of the app may know about the Socket.IO adapter in use: whether room emits reach every
+ * instance (the Redis adapter is attached) and whether that is degraded right now (a Redis client of the
+ * adapter is not connected, so other instances may miss messages). RedisIoAdapter reports into it; the
+ * publisher and the stats read it. Without RedisIoAdapter (Nest's default IoAdapter, no REDIS_URL) it stays
+ * "local only, not degraded".
+ */
+@Injectable()
+export class SocketAdapterState {
+  private connected: (() => boolean) | null = null;
+
+  /** The Redis adapter was attached to the server; `connected` is asked at every read of `degraded`. */
+  redisAttached(connected: () => boolean): void {
+    this.connected = connected;
+  }
+
+  get redisEnabled(): boolean {
+    return this.connected !== null;
+  }
+
+  get degraded(): boolean {
+    return this.connected !== null && !this.connected();
+  }
+}
