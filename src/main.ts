@@ -3,15 +3,15 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { APP_OPTIONS, configureApp } from './app.setup';
-import { loadEnvOrExit } from './config/load-env';
+import { AppConfig } from './config/app-config';
 import { installShutdownHandlers } from './lifecycle/graceful-shutdown';
 import { installProcessGuards } from './lifecycle/process-guards';
 import { logDevelopmentHints } from './metrics/dashboard/dashboard.start-hint';
 
 async function bootstrap(): Promise<void> {
-  const env = loadEnvOrExit();
   installProcessGuards();
   const app = await NestFactory.create<NestExpressApplication>(AppModule, APP_OPTIONS);
+  const env = app.get(AppConfig).env;
   await configureApp(app);
   installShutdownHandlers(app);
   await app.listen(env.PORT, env.HOST);

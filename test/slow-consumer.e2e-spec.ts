@@ -32,7 +32,7 @@ const SLOW_CONSUMER_LOG = 'WebSocket client disconnected: it does not read what 
 const BLIND_PONG_LOG =
   'WebSocket client disconnected: its pongs answer no ping it has been sent (blind pong)';
 
-function startServer(port: number, maxPendingBytes = MAX_PENDING): ServerProcess {
+function startServer(port: number): ServerProcess {
   return new ServerProcess({
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -40,7 +40,7 @@ function startServer(port: number, maxPendingBytes = MAX_PENDING): ServerProcess
     JWT_SECRET: TEST_JWT_SECRET,
     PUBLISH_TOKEN,
     WS_TRANSPORTS: 'websocket',
-    WS_MAX_PENDING_BYTES: String(maxPendingBytes),
+    WS_MAX_PENDING_BYTES: String(MAX_PENDING),
     LOG_LEVEL: 'warn',
   });
 }
