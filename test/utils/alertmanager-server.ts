@@ -36,13 +36,16 @@ export class AlertmanagerTestServer extends Daemon {
     };
     const file = join(this.dir, 'alertmanager.yml');
     writeFileSync(file, dump(config));
-    await this.start((port) => [
-      `--config.file=${file}`,
-      `--storage.path=${join(this.dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--cluster.listen-address=',
-      '--log.level=warn',
-    ]);
+    await this.start(
+      (port) => [
+        `--config.file=${file}`,
+        `--storage.path=${join(this.dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--cluster.listen-address=',
+        '--log.level=warn',
+      ],
+      '/-/ready',
+    );
     return this;
   }
 

@@ -30,7 +30,11 @@ export class Daemon {
     return this.log;
   }
 
-  async start(args: (port: number) => string[]): Promise<void> {
+  /**
+   * Starts the binary and waits until it listens and, when `readyPath` is given, until that path answers 200:
+   * Prometheus and Alertmanager open their port before they are ready and answer 503 in between (seen under load).
+   */
+  async start(args: (port: number) => string[], readyPath?: string): Promise<void> {
     this.port = await freePort();
     const proc = spawn(this.bin, args(this.port), { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.on('data', (d: Buffer) => (this.log += d.toString('utf8')));
@@ -42,6 +46,17 @@ export class Daemon {
         proc.once('exit', (code) => reject(new Error(`${this.bin} exited with ${code}:\n${this.log}`))),
       ),
     ]);
+    if (readyPath !== undefined) {
+      await this.waitFor(`${this.bin} ready (${readyPath} 200)`, async () => {
+        try {
+          const res = await fetch(`${this.url}${readyPath}`, { signal: AbortSignal.timeout(2000) });
+          await res.arrayBuffer();
+          return res.status === 200;
+        } catch {
+          return false;
+        }
+      });
+    }
   }
 
   /** Polls `check` every 250 ms until it holds; fails with `what` (and the daemon's output) after `timeoutMs`. */

@@ -49,12 +49,15 @@ export class PrometheusTestServer extends Daemon {
     };
     const file = join(this.dir, 'prometheus.yml');
     writeFileSync(file, dump(config));
-    await this.start((port) => [
-      `--config.file=${file}`,
-      `--storage.tsdb.path=${join(this.dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ]);
+    await this.start(
+      (port) => [
+        `--config.file=${file}`,
+        `--storage.tsdb.path=${join(this.dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+      ],
+      '/-/ready',
+    );
     return this;
   }
 
