@@ -3,7 +3,8 @@ import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
 import { WsDispatcher } from './dispatch/ws-dispatcher';
 import { WsLatencyInterceptor } from './interceptors/ws-latency.interceptor';
-import { Ack, ACK_CODES, UNKNOWN_EVENT_LABEL, WS_OUTCOMES } from './realtime.events';
+import { markDisconnect } from './disconnect-reasons';
+import { Ack, ACK_CODES, DISCONNECT_REASONS, UNKNOWN_EVENT_LABEL, WS_OUTCOMES } from './realtime.events';
 import { RATE, SocketRateLimiter } from './socket-rate-limiter';
 
 type AckFn = (response: Ack) => void;
@@ -100,6 +101,7 @@ export class SocketEventGate {
           userId,
           socketId: socket.id,
         });
+        markDisconnect(socket, DISCONNECT_REASONS.FLOODING);
         socket.disconnect(true);
       });
     } else if (answer !== undefined && ack !== undefined) {
