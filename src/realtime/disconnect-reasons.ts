@@ -2,21 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Registry } from 'prom-client';
 import type { Socket } from 'socket.io';
 import { METRICS_REGISTRY } from '../metrics/metrics.registry';
+import { SocketAdapterState } from './socket-adapter-state';
 import { DISCONNECT_REASONS, DisconnectReason, ServerDisconnectReason } from './realtime.events';
 import { REALTIME_METRIC } from './realtime.metric-names';
-
-/**
- * Why the server is about to disconnect a socket. Socket.IO reports every server-side disconnect as the same
- * `server namespace disconnect` (or `forced close` when the engine is closed), so the code that decides to cut
- * a socket records its purpose here first and the counter reads it back. A WeakMap keeps socket.data the
- * client's identity only and forgets closed sockets by itself.
- */
-const purposes = new WeakMap<Socket, ServerDisconnectReason>();
-
-export function markDisconnect(socket: Socket, reason: ServerDisconnectReason): void {
-  // The first purpose wins: a socket already being cut for flooding is not re-labelled by the shutdown.
-  if (!purposes.has(socket)) purposes.set(socket, reason);
-}
 
 /** ws and engine.io's polling transport report a message over maxHttpBufferSize with these texts. */
 const OVERSIZE = /Max payload size exceeded|payload too large/;
@@ -63,8 +51,18 @@ export function classifyDisconnect(
 @Injectable()
 export class DisconnectCounter {
   private readonly disconnects: Counter<'reason'>;
+  /**
+   * Why the server is about to disconnect a socket. Socket.IO reports every server-side disconnect as the same
+   * `server namespace disconnect` (or `forced close` when the engine is closed), so the provider that decides to
+   * cut a socket records its purpose here first (`mark`) and `watch` reads it back. A WeakMap keeps socket.data
+   * the client's identity only and forgets closed sockets by itself.
+   */
+  private readonly purposes = new WeakMap<Socket, ServerDisconnectReason>();
 
-  constructor(@Inject(METRICS_REGISTRY) registry: Registry) {
+  constructor(
+    @Inject(METRICS_REGISTRY) registry: Registry,
+    private readonly adapterState: SocketAdapterState,
+  ) {
     this.disconnects = new Counter({
       name: REALTIME_METRIC.wsDisconnects,
       help: 'WebSocket connections closed, by reason (who closed it and why)',
@@ -75,9 +73,18 @@ export class DisconnectCounter {
     for (const reason of Object.values(DISCONNECT_REASONS)) this.disconnects.labels(reason).inc(0);
   }
 
+  /** Records why the server is about to disconnect `socket`; the first purpose wins (flooding stays flooding). */
+  mark(socket: Socket, reason: ServerDisconnectReason): void {
+    if (!this.purposes.has(socket)) this.purposes.set(socket, reason);
+  }
+
   watch(socket: Socket): void {
     socket.once('disconnect', (reason: string, description: unknown) => {
-      this.disconnects.labels(classifyDisconnect(reason, description, purposes.get(socket))).inc();
+      // The adapter closes the engine on shutdown (engine.io's `forced close`, which alone could be a bad packet).
+      const purpose =
+        this.purposes.get(socket) ??
+        (this.adapterState.closing ? DISCONNECT_REASONS.SERVER_SHUTDOWN : undefined);
+      this.disconnects.labels(classifyDisconnect(reason, description, purpose)).inc();
     });
   }
 }

@@ -13,8 +13,6 @@ import { quitRedis, RedisService } from '../redis/redis.service';
 import type { ConnectionAdmission } from './connection-admission';
 import type { SocketAdapterState } from './socket-adapter-state';
 import { socketServerOptions } from './socket-server.options';
-import { markDisconnect } from './disconnect-reasons';
-import { DISCONNECT_REASONS } from './realtime.events';
 
 /** How long start-up waits for the adapter's Redis clients before listening anyway (they keep retrying). */
 const CONNECT_WAIT_MS = 5000;
@@ -134,8 +132,7 @@ export class RedisIoAdapter extends IoAdapter {
    */
   override async close(nestServer: Parameters<IoAdapter['close']>[0]): Promise<void> {
     // engine.io reports these closes as `forced close`, which alone cannot tell a shutdown from a bad packet.
-    for (const socket of nestServer.of('/').sockets.values())
-      markDisconnect(socket, DISCONNECT_REASONS.SERVER_SHUTDOWN);
+    this.state.closing = true;
     nestServer.engine?.close();
     try {
       await nestServer.of('/').adapter.close();

@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
 import { DisconnectCounter } from './disconnect-reasons';
+import { SocketAdapterState } from './socket-adapter-state';
 import { SlowConsumerGuard } from './slow-consumer.guard';
 
 const LIMIT = 262_144;
@@ -36,7 +37,8 @@ function setup() {
     WS_PING_TIMEOUT_MS: '1000',
   });
   const registry = new Registry();
-  const guard = new SlowConsumerGuard(config);
+  const disconnects = new DisconnectCounter(registry, new SocketAdapterState());
+  const guard = new SlowConsumerGuard(config, disconnects);
   const engine = new FakeEngine();
   // Socket.IO reports a server-side disconnect as `server namespace disconnect`; the counter attributes it.
   const emitter = new EventEmitter();
@@ -46,7 +48,7 @@ function setup() {
     conn: engine,
     disconnect: jest.fn((): boolean => emitter.emit('disconnect', 'server namespace disconnect')),
   });
-  new DisconnectCounter(registry).watch(socket as unknown as Socket);
+  disconnects.watch(socket as unknown as Socket);
   guard.watch(socket as unknown as Socket);
   const count = async (reason: string) =>
     (await registry.getSingleMetricAsString('ws_disconnects_total'))

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
-import { markDisconnect } from './disconnect-reasons';
+import { DisconnectCounter } from './disconnect-reasons';
 import { DISCONNECT_REASONS } from './realtime.events';
 import type { SocketIdentity } from './socket-auth';
 
@@ -63,7 +63,10 @@ export class SlowConsumerGuard {
   private readonly maxPendingBytes: number;
   private readonly heartbeatMs: number;
 
-  constructor(config: AppConfig) {
+  constructor(
+    config: AppConfig,
+    private readonly disconnects: DisconnectCounter,
+  ) {
     this.maxPendingBytes = config.ws.maxPendingBytes;
     this.heartbeatMs = config.ws.heartbeatAllowanceMs;
   }
@@ -131,7 +134,7 @@ export class SlowConsumerGuard {
       maxPendingBytes: this.maxPendingBytes,
     });
     // DisconnectCounter counts it when Socket.IO reports the disconnect, under this purpose.
-    markDisconnect(socket, reason);
+    this.disconnects.mark(socket, reason);
     // Socket.IO's own disconnect runs the gateway's cleanup, but then engine.io waits for its buffer to drain
     // before closing, which a non-reader never lets happen; discarding the transport frees the buffer now, and
     // terminating the WebSocket frees the TCP socket instead of waiting 30 s for a close frame it cannot read.
