@@ -1,6 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import request from 'supertest';
+import { APP_VERSION } from '../src/common/version';
+import { AppConfig } from '../src/config/app-config';
 import { METRICS_REGISTRY } from '../src/metrics/metrics.registry';
 import { ConnectionRegistry } from '../src/realtime/connection-registry';
 import { WS_EVENT_LABELS } from '../src/realtime/realtime.metric-names';
@@ -15,6 +17,7 @@ import {
   settle,
 } from './utils/metrics-helpers';
 import { RedisTestServer } from './utils/redis-server';
+import { sampleValue } from './utils/server-checks';
 
 const BROWSER_ACCEPT =
   'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
@@ -327,6 +330,15 @@ describe('Metrics (e2e)', () => {
         expect(text).toContain(`# TYPE ${name} ${type}`);
       }
       expect(text).toContain('# TYPE nodejs_gc_duration_seconds histogram');
+      expect(text).toContain('# TYPE app_build_info gauge');
+      expect(
+        sampleValue(text, 'app_build_info', {
+          version: APP_VERSION,
+          node_version: process.version,
+          service: t.app.get(AppConfig).env.SERVICE_NAME,
+        }),
+      ).toBe(1);
+      expect(text.split('\n').filter((l) => l.startsWith('app_build_info{'))).toHaveLength(1);
       // Without REDIS_URL there is no Redis series at all.
       expect(text).not.toMatch(/^redis_/m);
     });

@@ -4,6 +4,7 @@ import { ShutdownState } from '../src/lifecycle/shutdown-state';
 import { RealtimeMetrics } from '../src/realtime/realtime.metrics';
 import { ConnectionCounts } from '../src/realtime/connection-counts';
 import { LogCapture } from './utils/log-capture';
+import { exposition, sampleValue } from './utils/server-checks';
 import {
   closeAll,
   connect,
@@ -202,6 +203,13 @@ describe('Realtime gateway limits and failures (e2e)', () => {
   });
 });
 
+/** ws_connections_refused_total for one reason, from the app's own exposition. */
+async function refused(url: string, reason: string): Promise<number> {
+  const value = sampleValue(await exposition(url), 'ws_connections_refused_total', { reason });
+  expect(value).toBeDefined();
+  return value ?? NaN;
+}
+
 describe('Realtime gateway origins, draining and start-up warnings (e2e)', () => {
   const origins = { good: 'https://app.example.com', evil: 'https://evil.example' };
 
@@ -216,9 +224,11 @@ describe('Realtime gateway origins, draining and start-up warnings (e2e)', () =>
       'refuses a foreign Origin over %s and accepts a listed one',
       async (transport) => {
         const opts = (origin: string) => ({ transports: [transport], extraHeaders: { Origin: origin } });
+        const before = await refused(t.url, 'origin');
         const evil = createClient(t.url, makeToken('o1'), opts(origins.evil));
         await expect(connect(evil)).rejects.toThrow();
         evil.disconnect();
+        expect(await refused(t.url, 'origin')).toBe(before + 1);
         const good = await connect(createClient(t.url, makeToken('o1'), opts(origins.good)));
         expect(good.connected).toBe(true);
         good.disconnect();
@@ -233,8 +243,10 @@ describe('Realtime gateway origins, draining and start-up warnings (e2e)', () =>
 
     it('refuses new connections with server_shutting_down while draining', async () => {
       const existing = await connectClient(t.url, 'early');
+      const before = await refused(t.url, 'shutting_down');
       t.app.get(ShutdownState).beginDrain();
       await expect(connectError(t.url, makeToken('late'))).resolves.toBe('server_shutting_down');
+      expect(await refused(t.url, 'shutting_down')).toBe(before + 1);
       expect(existing.connected).toBe(true);
       existing.disconnect();
     });

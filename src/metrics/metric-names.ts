@@ -8,6 +8,7 @@ export const METRIC = {
   httpRequests: 'http_requests_total',
   httpRequestDuration: 'http_request_duration_seconds',
   internalErrors: 'internal_errors_total',
+  buildInfo: 'app_build_info',
 } as const;
 
 /** Every label value that stands for "not one of the known values". */

@@ -1,6 +1,8 @@
 import { Provider } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { APP_VERSION } from '../common/version';
+import { METRIC } from './metric-names';
 
 /**
  * The one prom-client Registry of this app, owned by MetricsModule. Not prom-client's global registry: several
@@ -19,6 +21,24 @@ export function createMetricsRegistry(collectDefaults = true): Registry {
 
 export const metricsRegistryProvider: Provider = {
   provide: METRICS_REGISTRY,
-  useFactory: (config: AppConfig) => createMetricsRegistry(config.env.METRICS_ENABLED),
+  useFactory: (config: AppConfig) => {
+    const registry = createMetricsRegistry(config.env.METRICS_ENABLED);
+    if (config.env.METRICS_ENABLED) registerBuildInfo(registry, config.env.SERVICE_NAME);
+    return registry;
+  },
   inject: [AppConfig],
 };
+
+/**
+ * `app_build_info{version, node_version, service} 1`: the Prometheus convention for joining any series to the
+ * build that produced it (`* on(instance) group_left(version) app_build_info`), and for seeing deploys as
+ * the moment the version label changes. Constant for the life of the process.
+ */
+export function registerBuildInfo(registry: Registry, service: string): void {
+  new Gauge({
+    name: METRIC.buildInfo,
+    help: 'Build of this process: always 1, with the package version, the Node.js version and the service name',
+    labelNames: ['version', 'node_version', 'service'],
+    registers: [registry],
+  }).set({ version: APP_VERSION, node_version: process.version, service }, 1);
+}

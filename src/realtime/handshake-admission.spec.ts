@@ -9,6 +9,9 @@ import { HandshakeAdmission } from './handshake-admission';
 import { CONNECT_ERRORS, REFUSAL_REASONS } from './realtime.events';
 import { REALTIME_METRIC } from './realtime.metric-names';
 import type { UserConnectionCap } from './user-connection-cap';
+import { Registry } from 'prom-client';
+import { DisconnectCounter } from './disconnect-reasons';
+import { SocketAdapterState } from './socket-adapter-state';
 
 const SECRET = 'handshake-admission-spec-secret-0123456789';
 
@@ -65,6 +68,7 @@ describe(HandshakeAdmission.name, () => {
       new ConnectionAdmission(config, fx.metrics),
       { admit: clusterAdmits } as unknown as UserConnectionCap,
       fx.connections,
+      new DisconnectCounter(new Registry(), new SocketAdapterState()),
     );
   });
   afterEach(() => jest.useRealTimers());

@@ -4,7 +4,8 @@ import { AppConfig } from '../config/app-config';
 import { ShutdownState } from '../lifecycle/shutdown-state';
 import { ConnectionAdmission } from './connection-admission';
 import { ConnectionRegistry } from './connection-registry';
-import { CONNECT_ERRORS, REFUSAL_REASONS, RefusalReason } from './realtime.events';
+import { DisconnectCounter } from './disconnect-reasons';
+import { CONNECT_ERRORS, DISCONNECT_REASONS, REFUSAL_REASONS, RefusalReason } from './realtime.events';
 import { SocketIdentity, verifyAccessToken } from './socket-auth';
 import { UserConnectionCap } from './user-connection-cap';
 
@@ -28,6 +29,7 @@ export class HandshakeAdmission {
     private readonly admission: ConnectionAdmission,
     private readonly userCap: UserConnectionCap,
     private readonly registry: ConnectionRegistry,
+    private readonly disconnects: DisconnectCounter,
   ) {
     this.maxPerUser = config.ws.maxConnectionsPerUser;
   }
@@ -107,6 +109,7 @@ export class HandshakeAdmission {
           message: 'WebSocket token expired, disconnecting',
           userId: (socket.data as SocketIdentity).userId,
         });
+        this.disconnects.mark(socket, DISCONNECT_REASONS.TOKEN_EXPIRED);
         socket.disconnect(true);
         return;
       }

@@ -35,16 +35,44 @@ export const CONNECT_ERRORS = {
 } as const;
 
 /**
- * Why the server itself closed a connection (the `reason` label of ws_disconnects_total and the `reason` field of
- * the warning it logs). The client cannot be told: a socket dropped for these reasons is not reading.
+ * Why a connection closed: the `reason` label of ws_disconnects_total (docs/runbook.md, "Why clients leave").
+ * The first group is what Socket.IO reports; the second, the server's own purposes (also the `reason` field of
+ * the warning it logs). A client the server cuts cannot be told: it is not reading, or is misbehaving.
  */
 export const DISCONNECT_REASONS = {
+  /** The client called disconnect(). */
+  CLIENT_CLOSE: 'client_close',
+  /** The TCP connection or the WebSocket closed without a Socket.IO goodbye (tab closed, network lost). */
+  TRANSPORT_CLOSE: 'transport_close',
+  /** The transport failed (a protocol violation, a write error). */
+  TRANSPORT_ERROR: 'transport_error',
+  /** The client did not answer a ping within WS_PING_TIMEOUT_MS. */
+  PING_TIMEOUT: 'ping_timeout',
+  /** A packet could not be decoded. */
+  PARSE_ERROR: 'parse_error',
+  /** A message over WS_MAX_PAYLOAD_BYTES. */
+  OVERSIZE_MESSAGE: 'oversize_message',
   /** Its unsent output passed WS_MAX_PENDING_BYTES. */
   SLOW_CONSUMER: 'slow_consumer',
   /** It kept answering pings it had not been sent, for longer than a ping interval plus timeout. */
   BLIND_PONG: 'blind_pong',
+  /** Its access token expired while connected. */
+  TOKEN_EXPIRED: 'token_expired',
+  /** It stayed over its event rate limit for FLOOD_DISCONNECT_MS. */
+  FLOODING: 'flooding',
+  /** This instance shut down. */
+  SERVER_SHUTDOWN: 'server_shutdown',
+  /** A reason this version does not know (a newer Socket.IO); keeps the label set bounded. */
+  UNKNOWN: 'unknown',
 } as const;
 export type DisconnectReason = (typeof DISCONNECT_REASONS)[keyof typeof DISCONNECT_REASONS];
+/** The reasons the server itself decides; recorded with markDisconnect before it disconnects. */
+export type ServerDisconnectReason =
+  | typeof DISCONNECT_REASONS.SLOW_CONSUMER
+  | typeof DISCONNECT_REASONS.BLIND_PONG
+  | typeof DISCONNECT_REASONS.TOKEN_EXPIRED
+  | typeof DISCONNECT_REASONS.FLOODING
+  | typeof DISCONNECT_REASONS.SERVER_SHUTDOWN;
 
 /**
  * Refusals before the Socket.IO handshake (engine.io `allowRequest`), so they cost no session: the body of the

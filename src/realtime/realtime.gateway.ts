@@ -11,6 +11,7 @@ import type { Server, Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
 import { parsePortfolioSubscription } from './dto/portfolio-subscription.dto';
 import { RealtimeExceptionFilter } from './filters/ws-exception.filter';
+import { DisconnectCounter } from './disconnect-reasons';
 import { HandshakeAdmission } from './handshake-admission';
 import { WsLatencyInterceptor } from './interceptors/ws-latency.interceptor';
 import { Ack, ACK_CODES, CLIENT_EVENTS, portfolioRoom, userRoom } from './realtime.events';
@@ -51,6 +52,7 @@ export class RealtimeGateway implements OnGatewayInit {
     private readonly gate: SocketEventGate,
     private readonly slowConsumers: SlowConsumerGuard,
     private readonly publisher: RealtimePublisher,
+    private readonly disconnects: DisconnectCounter,
   ) {}
 
   afterInit(server: Server): void {
@@ -64,6 +66,7 @@ export class RealtimeGateway implements OnGatewayInit {
 
   private onConnection(socket: Socket): void {
     if (!this.admission.admitConnected(socket)) return;
+    this.disconnects.watch(socket);
     void socket.join(userRoom((socket.data as SocketIdentity).userId));
     this.slowConsumers.watch(socket);
     this.gate.install(socket);

@@ -32,7 +32,7 @@ interface WsEventSeries {
 
 /**
  * The realtime feature's instruments (ws_*, subscriptions, published events; ws_disconnects_total is
- * SlowConsumerGuard's) and its part of JSON /metrics: the `websocket` and `business` sections. Connection
+ * DisconnectCounter's) and its part of JSON /metrics: the `websocket` and `business` sections. Connection
  * figures are read from the connection registry at each scrape or snapshot, so they can never drift from it.
  */
 @Injectable()

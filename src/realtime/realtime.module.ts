@@ -6,6 +6,7 @@ import { ConnectionAdmission } from './connection-admission';
 import { ConnectionCounts } from './connection-counts';
 import { ConnectionRegistry } from './connection-registry';
 import { WsDispatcher } from './dispatch/ws-dispatcher';
+import { DisconnectCounter } from './disconnect-reasons';
 import { EventsController } from './events.controller';
 import { RealtimeExceptionFilter } from './filters/ws-exception.filter';
 import { HandshakeAdmission } from './handshake-admission';
@@ -30,6 +31,7 @@ import { UserConnectionCap } from './user-connection-cap';
     WsDispatcher,
     SocketEventGate,
     SlowConsumerGuard,
+    DisconnectCounter,
     ConnectionAdmission,
     UserConnectionCap,
     ConnectionRegistry,

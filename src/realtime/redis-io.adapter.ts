@@ -131,6 +131,8 @@ export class RedisIoAdapter extends IoAdapter {
    * it reconnects (to another replica). The HTTP server itself is closed by Nest afterwards.
    */
   override async close(nestServer: Parameters<IoAdapter['close']>[0]): Promise<void> {
+    // engine.io reports these closes as `forced close`, which alone cannot tell a shutdown from a bad packet.
+    this.state.closing = true;
     nestServer.engine?.close();
     try {
       await nestServer.of('/').adapter.close();

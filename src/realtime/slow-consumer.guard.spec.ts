@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
 import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
+import { DisconnectCounter } from './disconnect-reasons';
+import { SocketAdapterState } from './socket-adapter-state';
 import { SlowConsumerGuard } from './slow-consumer.guard';
 
 const LIMIT = 262_144;
@@ -35,9 +37,18 @@ function setup() {
     WS_PING_TIMEOUT_MS: '1000',
   });
   const registry = new Registry();
-  const guard = new SlowConsumerGuard(config, registry);
+  const disconnects = new DisconnectCounter(registry, new SocketAdapterState());
+  const guard = new SlowConsumerGuard(config, disconnects);
   const engine = new FakeEngine();
-  const socket = { id: 'sock-1', data: { userId: 'u1' }, conn: engine, disconnect: jest.fn() };
+  // Socket.IO reports a server-side disconnect as `server namespace disconnect`; the counter attributes it.
+  const emitter = new EventEmitter();
+  const socket = Object.assign(emitter, {
+    id: 'sock-1',
+    data: { userId: 'u1' },
+    conn: engine,
+    disconnect: jest.fn((): boolean => emitter.emit('disconnect', 'server namespace disconnect')),
+  });
+  disconnects.watch(socket as unknown as Socket);
   guard.watch(socket as unknown as Socket);
   const count = async (reason: string) =>
     (await registry.getSingleMetricAsString('ws_disconnects_total'))

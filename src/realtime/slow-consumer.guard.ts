@@ -1,10 +1,8 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Counter, Registry } from 'prom-client';
+import { Injectable, Logger } from '@nestjs/common';
 import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
-import { REALTIME_METRIC } from './realtime.metric-names';
-import { METRICS_REGISTRY } from '../metrics/metrics.registry';
-import { DISCONNECT_REASONS, DisconnectReason } from './realtime.events';
+import { DisconnectCounter } from './disconnect-reasons';
+import { DISCONNECT_REASONS } from './realtime.events';
 import type { SocketIdentity } from './socket-auth';
 
 /** One engine.io packet as engine.io creates it (engine.io-parser's Packet, only the fields read here). */
@@ -26,6 +24,8 @@ interface EngineConnection {
   on(event: 'packetCreate' | 'packet', listener: (packet: EnginePacket) => void): unknown;
   on(event: 'flush', listener: () => void): unknown;
 }
+
+type GuardReason = typeof DISCONNECT_REASONS.SLOW_CONSUMER | typeof DISCONNECT_REASONS.BLIND_PONG;
 
 function packetBytes(packet: EnginePacket): number {
   const data = packet.data;
@@ -62,20 +62,13 @@ export class SlowConsumerGuard {
   private readonly logger = new Logger(SlowConsumerGuard.name);
   private readonly maxPendingBytes: number;
   private readonly heartbeatMs: number;
-  /** Disconnects this server chose to make, by reason; feature-owned, registered on the app's registry. */
-  readonly disconnects: Counter<'reason'>;
 
-  constructor(config: AppConfig, @Inject(METRICS_REGISTRY) registry: Registry) {
+  constructor(
+    config: AppConfig,
+    private readonly disconnects: DisconnectCounter,
+  ) {
     this.maxPendingBytes = config.ws.maxPendingBytes;
     this.heartbeatMs = config.ws.heartbeatAllowanceMs;
-    this.disconnects = new Counter({
-      name: REALTIME_METRIC.wsDisconnects,
-      help: 'WebSocket connections the server closed on purpose, by reason',
-      labelNames: ['reason'],
-      registers: [registry],
-    });
-    // Known reasons start at zero, so rate() and increase() work from the first scrape.
-    for (const reason of Object.values(DISCONNECT_REASONS)) this.disconnects.labels(reason).inc(0);
   }
 
   /** Watches one connected socket until it closes. */
@@ -89,7 +82,7 @@ export class SlowConsumerGuard {
     let dropped = false;
 
     const pending = (): number => queued + (conn.transport.socket?.bufferedAmount ?? 0);
-    const drop = (reason: DisconnectReason): void => {
+    const drop = (reason: GuardReason): void => {
       if (dropped) return;
       dropped = true;
       try {
@@ -127,7 +120,7 @@ export class SlowConsumerGuard {
     });
   }
 
-  private drop(socket: Socket, conn: EngineConnection, reason: DisconnectReason, pendingBytes: number): void {
+  private drop(socket: Socket, conn: EngineConnection, reason: GuardReason, pendingBytes: number): void {
     const identity = socket.data as SocketIdentity | undefined;
     this.logger.warn({
       message:
@@ -140,7 +133,8 @@ export class SlowConsumerGuard {
       pendingBytes,
       maxPendingBytes: this.maxPendingBytes,
     });
-    this.disconnects.labels(reason).inc();
+    // DisconnectCounter counts it when Socket.IO reports the disconnect, under this purpose.
+    this.disconnects.mark(socket, reason);
     // Socket.IO's own disconnect runs the gateway's cleanup, but then engine.io waits for its buffer to drain
     // before closing, which a non-reader never lets happen; discarding the transport frees the buffer now, and
     // terminating the WebSocket frees the TCP socket instead of waiting 30 s for a close frame it cannot read.

@@ -10,6 +10,8 @@ import { Injectable } from '@nestjs/common';
 @Injectable()
 export class SocketAdapterState {
   private connected: (() => boolean) | null = null;
+  /** Set when this instance's Socket.IO server starts closing (shutdown): the disconnects that follow are ours. */
+  closing = false;
 
   /** The Redis adapter was attached to the server; `connected` is asked at every read of `degraded`. */
   redisAttached(connected: () => boolean): void {

@@ -3,7 +3,10 @@ import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
 import type { WsDispatcher } from './dispatch/ws-dispatcher';
 import type { WsLatencyInterceptor } from './interceptors/ws-latency.interceptor';
+import { Registry } from 'prom-client';
+import { DisconnectCounter } from './disconnect-reasons';
 import { FLOOD_DISCONNECT_MS } from './realtime.events';
+import { SocketAdapterState } from './socket-adapter-state';
 import { SocketEventGate } from './socket-event-gate';
 
 type Middleware = (args: unknown[], next: () => void) => void;
@@ -49,6 +52,7 @@ describe(SocketEventGate.name, () => {
       config,
       { record } as unknown as WsLatencyInterceptor,
       { handles: (e: unknown) => e === 'known' } as unknown as WsDispatcher,
+      new DisconnectCounter(new Registry(), new SocketAdapterState()),
     );
     gate.install(socket as unknown as Socket);
   });

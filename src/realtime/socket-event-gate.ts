@@ -3,7 +3,8 @@ import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config';
 import { WsDispatcher } from './dispatch/ws-dispatcher';
 import { WsLatencyInterceptor } from './interceptors/ws-latency.interceptor';
-import { Ack, ACK_CODES, UNKNOWN_EVENT_LABEL, WS_OUTCOMES } from './realtime.events';
+import { DisconnectCounter } from './disconnect-reasons';
+import { Ack, ACK_CODES, DISCONNECT_REASONS, UNKNOWN_EVENT_LABEL, WS_OUTCOMES } from './realtime.events';
 import { RATE, SocketRateLimiter } from './socket-rate-limiter';
 
 type AckFn = (response: Ack) => void;
@@ -48,6 +49,7 @@ export class SocketEventGate {
     config: AppConfig,
     private readonly latency: WsLatencyInterceptor,
     private readonly dispatcher: WsDispatcher,
+    private readonly disconnects: DisconnectCounter,
   ) {
     this.rate = config.ws.rateLimitPerSecond;
     this.burst = config.ws.rateBurst;
@@ -100,6 +102,7 @@ export class SocketEventGate {
           userId,
           socketId: socket.id,
         });
+        this.disconnects.mark(socket, DISCONNECT_REASONS.FLOODING);
         socket.disconnect(true);
       });
     } else if (answer !== undefined && ack !== undefined) {
