@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { EventEmitter } from 'node:events';
 import { sign } from 'jsonwebtoken';
 import type { Socket } from 'socket.io';
@@ -80,6 +81,14 @@ describe(HandshakeAdmission.name, () => {
     await expect(runMiddleware(admission, socket)).resolves.toBeUndefined();
     expect(socket.data).toMatchObject({ userId: 'alice', portfolios: new Set(['p1']) });
     expect(clusterAdmits).toHaveBeenCalledWith('alice', socket);
+  });
+
+  it('still answers the handshake, admitting it, if the cluster-wide check ever rejects', async () => {
+    jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    clusterAdmits.mockRejectedValueOnce(new Error('unexpected'));
+    const socket = new FakeSocket('s1', token('alice'));
+    await expect(runMiddleware(admission, socket)).resolves.toBeUndefined();
+    jest.restoreAllMocks();
   });
 
   it('refuses a missing or forged token as unauthorized, and counts it', async () => {

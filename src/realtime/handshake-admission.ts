@@ -41,6 +41,14 @@ export class HandshakeAdmission {
     const { userId } = socket.data as SocketIdentity;
     this.userCap
       .admit(userId, socket)
+      // admit() fails open by itself; should it ever reject, the handshake still gets an answer, the same one.
+      .catch((err: unknown) => {
+        this.logger.error({
+          message: 'Cluster-wide per-user check failed; admitted on this instance alone',
+          err,
+        });
+        return true;
+      })
       .then((admitted) =>
         next(
           admitted
