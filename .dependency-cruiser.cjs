@@ -22,7 +22,10 @@ const LAYERS = {
 const INFRA = ['config', 'common', 'logging', 'lifecycle', 'redis', 'database', 'error-tracking'];
 Object.assign(LAYERS, {
   // Features: infrastructure and the metrics core, plus the peer features named here (never the other way).
-  realtime: [...INFRA, 'metrics'],
+  // Stream positions, history and idempotency; knows nothing of Socket.IO.
+  streams: [...INFRA, 'metrics'],
+  // Realtime delivers what streams records, and replays what it returns.
+  realtime: [...INFRA, 'metrics', 'streams'],
   health: [...INFRA, 'metrics'],
   history: [...INFRA, 'metrics'],
   // Cluster reads this instance's connection counts (realtime's ConnectionCounts).

@@ -83,10 +83,13 @@ describe('Fault: process-level (e2e, built server)', () => {
 
       // During the drain: the process refuses newcomers and says it is going, but serves who is there.
       await waitFor(
-        async () => (await request(url).get('/health').timeout(2000)).status === 503,
+        async () => (await request(url).get('/health/ready').timeout(2000)).status === 503,
         DRAIN_MS / 2,
         50,
       );
+      // Liveness stays up: the process is alive and finishing; only readiness sends traffic elsewhere.
+      const live = await request(url).get('/health').timeout(2000);
+      expect({ status: live.status, draining: live.body.draining }).toEqual({ status: 200, draining: true });
       await expect(connectError(url, makeToken('late-comer'))).resolves.toBe('server_shutting_down');
       const duringDrain = sockets.map((s) => emitAck(s, 'portfolio:unsubscribe', { portfolioId: 'p1' }));
       const answered = await Promise.all([...inFlight, ...duringDrain]);

@@ -3,6 +3,7 @@ import { AppConfig } from '../config/app-config';
 import { errorMessage, withTimeout } from '../common/with-timeout';
 import { InstanceInfo } from '../lifecycle/instance-info';
 import { ConnectionCounts } from '../realtime/connection-counts';
+import { ClusterPeers } from '../realtime/cluster-peers';
 import { RedisService } from '../redis/redis.service';
 
 /**
@@ -55,6 +56,7 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
     private readonly redis: RedisService,
     private readonly instance: InstanceInfo,
     private readonly connections: ConnectionCounts,
+    private readonly peers: ClusterPeers,
   ) {
     this.intervalMs = config.clusterHeartbeatMs;
     this.membersKey = clusterMembersKey(config.env.SERVICE_NAME);
@@ -113,6 +115,9 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
         REDIS_TIMEOUT_MS,
         `Redis did not answer within ${REDIS_TIMEOUT_MS}ms`,
       );
+      // The publisher judges Redis's subscriber count for a publication against the replicas alive now.
+      const live = await this.readOthers();
+      this.peers.liveReplicas = Math.max(1, live.filter((i) => i.instanceId !== this.instance.id).length + 1);
     } catch (err) {
       this.logger.debug({ message: 'Cluster heartbeat failed', error: errorMessage(err) });
     } finally {

@@ -59,6 +59,16 @@ export interface AlertsConfig {
 }
 
 /** Metric and alert history. */
+/** Stream positions and resume (src/streams). */
+export interface StreamsConfig {
+  /** Publications kept per stream for resume. */
+  historySize: number;
+  /** How long a stream's publications are kept after its last publication, in ms. */
+  historyTtlMs: number;
+  /** How long POST /events remembers an Idempotency-Key, in ms. */
+  idempotencyTtlMs: number;
+}
+
 export interface HistoryConfig {
   snapshotIntervalMs: number;
   metricsRetentionDays: number;
@@ -84,6 +94,7 @@ export class AppConfig {
   readonly ws: WsConfig;
   readonly alerts: AlertsConfig;
   readonly history: HistoryConfig;
+  readonly streams: StreamsConfig;
   /** One budget for every dependency check (health endpoints, samplers, monitors, history reads), in ms. */
   readonly healthCheckTimeoutMs: number;
   /** Cluster heartbeat and per-user cap refresh period, in ms. */
@@ -120,6 +131,11 @@ export class AppConfig {
       alertRetentionDays: env.ALERT_RETENTION_DAYS,
       metricsRetentionSeconds: env.METRICS_RETENTION_DAYS * DAY_SECONDS,
       alertRetentionSeconds: env.ALERT_RETENTION_DAYS * DAY_SECONDS,
+    };
+    this.streams = {
+      historySize: env.STREAM_HISTORY_SIZE,
+      historyTtlMs: env.STREAM_HISTORY_TTL_MS,
+      idempotencyTtlMs: env.PUBLISH_IDEMPOTENCY_TTL_MS,
     };
     this.healthCheckTimeoutMs = env.HEALTH_CHECK_TIMEOUT_MS;
     this.clusterHeartbeatMs = env.CLUSTER_HEARTBEAT_MS;

@@ -207,6 +207,13 @@ const rawSchema = z.object({
   WS_PING_TIMEOUT_MS: int(20000, 1000, 600_000),
   WS_CONNECT_TIMEOUT_MS: int(10000, 1000, 600_000),
 
+  // Stream positions, history and resume (docs/socket-contract.md#resume)
+  // Default 1000 publications kept for 5 minutes: a phone switching networks (seconds) or a replica redeploy
+  // (under a minute) at several publications a second per stream is covered with room to spare.
+  STREAM_HISTORY_SIZE: int(1000, 1, 100_000),
+  STREAM_HISTORY_TTL_MS: int(300_000, 1000, 7 * 86_400_000),
+  PUBLISH_IDEMPOTENCY_TTL_MS: int(86_400_000, 1000, 7 * 86_400_000),
+
   // Replicas
   CLUSTER_HEARTBEAT_MS: int(5000, 100, 600_000),
   RAILWAY_REPLICA_ID: optionalString(),

@@ -28,11 +28,12 @@ export class HealthController {
 
   @Get()
   @HttpCode(HttpStatus.OK)
-  liveness(@Res({ passthrough: true }) res: Response) {
-    const draining = this.shutdown.isDraining;
-    if (draining) res.status(HttpStatus.SERVICE_UNAVAILABLE);
+  liveness() {
+    // Liveness stays 200 while shutting down: the process is alive and finishing its work, and a liveness
+    // failure means "restart me". Readiness (/health/ready) is what turns 503 so traffic goes elsewhere.
     return {
-      status: draining ? 'unhealthy' : 'healthy',
+      status: 'healthy',
+      ...(this.shutdown.isDraining ? { draining: true } : {}),
       timestamp: new Date().toISOString(),
       uptime: process.uptime(),
       version: APP_VERSION,

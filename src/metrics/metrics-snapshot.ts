@@ -17,6 +17,18 @@ export interface MetricsSnapshot {
   http: { requestsPerSecond: number; errorRate: number; latency: { p50: number; p95: number; p99: number } };
   business: { activeUsers: number; subscriptionEvents: number; trades: number };
   /**
+   * Positioned delivery since this instance started (StreamsModule): publications recorded and not recorded
+   * (Redis unreachable), resumes by result, publications replayed, Idempotency-Key repeats.
+   */
+  streams?: {
+    storage: 'redis' | 'memory';
+    published: number;
+    unrecorded: number;
+    resumes: { recovered: number; expired: number; epochChanged: number; unavailable: number };
+    replayed: number;
+    idempotentRepeats: number;
+  };
+  /**
    * Present when REDIS_URL is configured. Sampled in the background (HealthModule's RedisMetrics, every REDIS_SAMPLE_INTERVAL_MS), so a down or
    * frozen Redis never slows /metrics. While Redis is unreachable: `up: false`, `error` says why, and the
    * figures are 0 / 'unknown' / latency -1 rather than stale numbers.

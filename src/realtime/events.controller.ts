@@ -1,5 +1,16 @@
-import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Headers,
+  HttpCode,
+  HttpStatus,
+  Post,
+  Res,
+} from '@nestjs/common';
+import type { Response } from 'express';
 import { publishEventErrors, publishEventSchema } from './dto/publish-event.dto';
+import { IDEMPOTENCY_KEY_PATTERN } from './realtime.events';
 import { PublishResult, RealtimePublisher } from './realtime.publisher';
 
 /**
@@ -14,16 +25,30 @@ export class EventsController {
 
   @Post()
   @HttpCode(HttpStatus.ACCEPTED)
-  publish(@Body() body: unknown): PublishResult {
+  async publish(
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<PublishResult> {
+    const errors = [];
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
+      errors.push({
+        field: 'Idempotency-Key',
+        message: 'must be 1-255 visible ASCII characters (letters, digits, punctuation; no spaces)',
+      });
+    }
     const parsed = publishEventSchema.safeParse(body);
-    if (!parsed.success) {
+    if (!parsed.success) errors.push(...publishEventErrors(parsed.error));
+    if (!parsed.success || errors.length > 0) {
       throw new BadRequestException({
         statusCode: HttpStatus.BAD_REQUEST,
         error: 'Bad Request',
         message: 'Invalid event',
-        errors: publishEventErrors(parsed.error),
+        errors,
       });
     }
-    return this.publisher.publish(parsed.data);
+    const answer = await this.publisher.publish(parsed.data, idempotencyKey);
+    if (answer.repeated) res.setHeader('Idempotent-Replayed', 'true');
+    return answer.result;
   }
 }

@@ -6,6 +6,7 @@ import { ConnectionAdmission } from './connection-admission';
 import { ConnectionRegistry } from './connection-registry';
 import { DisconnectCounter } from './disconnect-reasons';
 import { CONNECT_ERRORS, DISCONNECT_REASONS, REFUSAL_REASONS, RefusalReason } from './realtime.events';
+import { parsePosition } from './dto/portfolio-subscription.dto';
 import { SocketIdentity, verifyAccessToken } from './socket-auth';
 import { UserConnectionCap } from './user-connection-cap';
 
@@ -90,9 +91,13 @@ export class HandshakeAdmission {
   private authenticate(socket: Socket): Error | undefined {
     if (this.shutdown.isDraining)
       return this.refuse(REFUSAL_REASONS.SHUTTING_DOWN, CONNECT_ERRORS.SHUTTING_DOWN);
-    const auth = socket.handshake.auth as { token?: unknown } | undefined;
+    const auth = socket.handshake.auth as { token?: unknown; since?: unknown } | undefined;
     const identity = verifyAccessToken(auth?.token, this.config.jwt);
     if (identity === null) return this.refuse(REFUSAL_REASONS.UNAUTHORIZED, CONNECT_ERRORS.UNAUTHORIZED);
+    // The user stream's resume point (docs/socket-contract.md#resume): checked like any payload.
+    const since = parsePosition(auth?.since ?? null);
+    if (!since.ok) return this.refuse(REFUSAL_REASONS.INVALID_SINCE, CONNECT_ERRORS.INVALID_SINCE);
+    identity.userSince = since.value;
     if (this.registry.countFor(identity.userId) >= this.maxPerUser)
       return this.refuse(REFUSAL_REASONS.TOO_MANY_CONNECTIONS, CONNECT_ERRORS.TOO_MANY_CONNECTIONS, {
         userId: identity.userId,

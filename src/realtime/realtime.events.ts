@@ -4,14 +4,27 @@
 export const CLIENT_EVENTS = {
   SUBSCRIBE: 'portfolio:subscribe',
   UNSUBSCRIBE: 'portfolio:unsubscribe',
+  /** Resume the user stream on a live connection (fill a gap): `{since: {epoch, offset}}`. */
+  USER_RESUME: 'user:resume',
 } as const;
 export type ClientEvent = (typeof CLIENT_EVENTS)[keyof typeof CLIENT_EVENTS];
 
-/** Server → client events; also the `event` values POST /events and the Redis emitter may push. */
+/** Server → client events; also the `event` values POST /events and the publisher library may push. */
 export const SERVER_EVENTS = {
   PORTFOLIO_UPDATE: 'portfolio:update',
   TRADE_EXECUTED: 'trade:executed',
 } as const;
+
+/** Server → client events about the connection itself (not published; not counted as events sent). */
+export const CONTROL_EVENTS = {
+  /** After the handshake: the user stream's position, and whether the handshake's `since` was recovered. */
+  USER_STREAM: 'user:stream',
+  /** This replica is shutting down: reconnect at once (to another replica) and resume. */
+  SERVER_SHUTDOWN: 'server:shutdown',
+} as const;
+
+/** POST /events `Idempotency-Key`: 1-255 visible ASCII characters. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 export type ServerEvent = (typeof SERVER_EVENTS)[keyof typeof SERVER_EVENTS];
 export const PUBLISHABLE_EVENTS = [SERVER_EVENTS.PORTFOLIO_UPDATE, SERVER_EVENTS.TRADE_EXECUTED] as const;
 
@@ -32,6 +45,8 @@ export const CONNECT_ERRORS = {
   UNAUTHORIZED: 'unauthorized',
   TOO_MANY_CONNECTIONS: 'too_many_connections',
   SHUTTING_DOWN: 'server_shutting_down',
+  /** `auth.since` is not a position `{epoch, offset}`. */
+  INVALID_SINCE: 'invalid_since',
 } as const;
 
 /**
@@ -93,6 +108,7 @@ export const REFUSAL_REASONS = {
   UNAUTHORIZED: 'unauthorized',
   TOO_MANY_CONNECTIONS: 'too_many_connections',
   SHUTTING_DOWN: 'shutting_down',
+  INVALID_SINCE: 'invalid_since',
 } as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[keyof typeof REFUSAL_REASONS];
 
@@ -104,8 +120,27 @@ export const ACK_CODES = {
 } as const;
 export type AckCode = (typeof ACK_CODES)[keyof typeof ACK_CODES];
 
+/** A stream position: `offset` counts the stream's publications within `epoch` (docs/socket-contract.md). */
+export interface Position {
+  epoch: string;
+  offset: number;
+}
+
+/**
+ * What a subscribe or resume tells about the stream: its current position (null while the history is
+ * unavailable, Redis unreachable) and, when `since` was given, whether everything after it was sent.
+ */
+export interface StreamAck {
+  stream: string;
+  position: Position | null;
+  recovered?: boolean;
+  replayed?: number;
+}
+
 export type Ack =
-  { ok: true; portfolioId: string } | { ok: false; error: { code: AckCode; message?: string } };
+  | ({ ok: true; portfolioId: string } & Partial<StreamAck>)
+  | ({ ok: true } & StreamAck)
+  | { ok: false; error: { code: AckCode; message?: string } };
 
 /** Outcome labels handed to MetricsService.recordWsEvent. */
 export const WS_OUTCOMES = {

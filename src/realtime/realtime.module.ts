@@ -2,6 +2,8 @@ import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/c
 import { DiscoveryModule } from '@nestjs/core';
 import { ErrorTrackingModule } from '../error-tracking/error-tracking.module';
 import { MetricsModule } from '../metrics/metrics.module';
+import { StreamsModule } from '../streams/streams.module';
+import { ClusterPeers } from './cluster-peers';
 import { ConnectionAdmission } from './connection-admission';
 import { ConnectionCounts } from './connection-counts';
 import { ConnectionRegistry } from './connection-registry';
@@ -19,10 +21,11 @@ import { RealtimePublisher } from './realtime.publisher';
 import { SlowConsumerGuard } from './slow-consumer.guard';
 import { SocketAdapterState } from './socket-adapter-state';
 import { SocketEventGate } from './socket-event-gate';
+import { StreamDelivery } from './stream-delivery';
 import { UserConnectionCap } from './user-connection-cap';
 
 @Module({
-  imports: [DiscoveryModule, MetricsModule, ErrorTrackingModule],
+  imports: [DiscoveryModule, MetricsModule, ErrorTrackingModule, StreamsModule],
   controllers: [EventsController],
   providers: [
     RealtimeGateway,
@@ -40,9 +43,12 @@ import { UserConnectionCap } from './user-connection-cap';
     RealtimeMetrics,
     HandshakeAdmission,
     RealtimePublisher,
+    StreamDelivery,
+    ClusterPeers,
   ],
-  // Cluster heartbeats read the counts; app.setup.ts reaches the adapter's providers through app.get().
-  exports: [ConnectionCounts],
+  // Cluster heartbeats read the counts and report the live replicas; app.setup.ts reaches the adapter's
+  // providers through app.get().
+  exports: [ConnectionCounts, ClusterPeers],
 })
 export class RealtimeModule implements NestModule {
   /**

@@ -1,22 +1,39 @@
-import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { ConflictException, Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'socket.io';
+import { sha256, StreamHistory } from '../streams/stream-history';
+import type { StreamPosition } from '../streams/stream-protocol';
+import { StreamsMetrics } from '../streams/streams.metrics';
+import { ClusterPeers } from './cluster-peers';
 import type { PublishEventDto } from './dto/publish-event.dto';
 import { portfolioRoom, SERVER_EVENTS, userRoom } from './realtime.events';
 import { RealtimeMetrics } from './realtime.metrics';
 import { SocketAdapterState } from './socket-adapter-state';
+import { StreamDelivery } from './stream-delivery';
 
 export interface PublishResult {
   event: PublishEventDto['event'];
   rooms: string[];
-  /** Sockets on this instance that the event reached (other instances deliver to their own). */
+  /** Sockets on this instance in those rooms when it was published (other instances deliver to their own). */
   delivered: number;
-  /** Present (true) when the Redis adapter is on but Redis is not connected: other instances may miss it. */
+  /** The publication's id: the `id` field of the event clients receive. */
+  id: string;
+  /** Its position in each of its streams; empty when it could not be recorded (then `degraded` is true). */
+  positions: Record<string, StreamPosition>;
+  /** Present (true) when delivery to every other replica is not confirmed (docs/publish-api.md#degraded). */
   degraded?: true;
 }
 
+export interface PublishAnswer {
+  result: PublishResult;
+  /** True when an Idempotency-Key repeat was answered with the first result (nothing delivered). */
+  repeated: boolean;
+}
+
 /**
- * Delivers a published event (POST /events) to its rooms on every instance through the socket adapter, and
- * counts it. Until the gateway hands over the Socket.IO server it refuses with 503.
+ * Publishes an event (POST /events): gives it a position in each of its streams, records it for resume and
+ * broadcasts it to every replica in one atomic step (StreamHistory), and answers whether that is confirmed.
+ * Until the gateway hands over the Socket.IO server it refuses with 503.
  */
 @Injectable()
 export class RealtimePublisher {
@@ -25,6 +42,10 @@ export class RealtimePublisher {
   constructor(
     private readonly metrics: RealtimeMetrics,
     private readonly adapterState: SocketAdapterState,
+    private readonly history: StreamHistory,
+    private readonly streamsMetrics: StreamsMetrics,
+    private readonly delivery: StreamDelivery,
+    private readonly peers: ClusterPeers,
   ) {}
 
   /** The gateway's server, once it is initialised. */
@@ -32,10 +53,14 @@ export class RealtimePublisher {
     this.server = server;
   }
 
-  /** Sends a server event to its rooms on every instance; returns how many sockets on this one it reached. */
-  publish(dto: PublishEventDto): PublishResult {
+  /**
+   * Publishes to the event's streams; `idempotencyKey` makes a retry (same key, same body) answer the first
+   * result without delivering again, on any replica; the same key with another body is a 409.
+   */
+  async publish(dto: PublishEventDto, idempotencyKey?: string): Promise<PublishAnswer> {
     const server = this.server;
     if (server === null) throw new ServiceUnavailableException('WebSocket server not initialized');
+    const receivedAt = performance.timeOrigin + performance.now();
     const rooms: string[] = [];
     const timestamp = new Date().toISOString();
     let payload: Record<string, unknown>;
@@ -52,14 +77,60 @@ export class RealtimePublisher {
         timestamp,
       };
     }
+    const id = randomUUID();
     const delivered = countLocalSockets(server, rooms);
-    server.to(rooms).emit(dto.event, payload);
+    const resultHead = `{"event":${JSON.stringify(dto.event)},"rooms":${JSON.stringify(rooms)},"delivered":${delivered},"id":${JSON.stringify(id)},"positions":`;
+    const idempotency =
+      idempotencyKey === undefined
+        ? undefined
+        : { keyHash: sha256(idempotencyKey), bodyHash: sha256(canonicalBody(dto)), resultHead };
+
+    const outcome = await this.history.publish({
+      message: { id, ev: dto.event, p: payload, ts: receivedAt, o: this.delivery.origin },
+      streams: rooms,
+      idempotency,
+    });
+
+    if (outcome.kind === 'repeat') {
+      if (outcome.bodyHash !== idempotency?.bodyHash) {
+        this.streamsMetrics.recordRepeat('conflict');
+        throw new ConflictException('Idempotency-Key was already used with a different body');
+      }
+      this.streamsMetrics.recordRepeat('replayed');
+      return { result: JSON.parse(outcome.result) as PublishResult, repeated: true };
+    }
+
+    const result: PublishResult = { event: dto.event, rooms, delivered, id, positions: {} };
+    let degraded = this.adapterState.degraded;
+    if (outcome.kind === 'unrecorded') {
+      this.delivery.deliverUnpositioned(dto.event, { ...payload, id }, rooms);
+      if (idempotency !== undefined)
+        this.history.rememberLocally(idempotency.keyHash, idempotency.bodyHash, resultHead + '{}}');
+      degraded = true;
+    } else {
+      result.positions = outcome.message.pos;
+      if (!this.history.shared) {
+        this.delivery.deliverDirect(outcome.message);
+      } else {
+        if (!this.delivery.listening) {
+          this.delivery.deliverDirect(outcome.message);
+          degraded = true;
+        }
+        // Redis tells how many subscriptions it handed the publication to: fewer than the live replicas means
+        // one of them (maybe this one) is not subscribed right now and will not deliver it.
+        const live = this.peers.liveReplicas;
+        if (outcome.receivers !== null && live !== null && outcome.receivers < live) degraded = true;
+      }
+    }
     this.metrics.recordPublished(dto.event);
-    this.metrics.recordWsSent(dto.event, delivered);
-    const result: PublishResult = { event: dto.event, rooms, delivered };
-    if (this.adapterState.degraded) result.degraded = true;
-    return result;
+    if (degraded) result.degraded = true;
+    return { result, repeated: false };
   }
+}
+
+/** The body as one string, fields in a fixed order: the same request always hashes the same. */
+function canonicalBody(dto: PublishEventDto): string {
+  return JSON.stringify([dto.event, dto.portfolioId ?? null, dto.userId ?? null, dto.data]);
 }
 
 /** Distinct sockets of this instance in any of the rooms. */

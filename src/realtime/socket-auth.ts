@@ -1,3 +1,4 @@
+import type { Position } from './realtime.events';
 import { verify } from 'jsonwebtoken';
 import type { JwtPolicy } from '../config/app-config';
 import { PORTFOLIO_ID_PATTERN } from './realtime.events';
@@ -9,6 +10,8 @@ export interface SocketIdentity {
   portfolios: ReadonlySet<string>;
   /** Expiry in ms since the epoch (every accepted token has one). */
   expiresAt: number;
+  /** The handshake's `auth.since`: where to resume the user stream from (null: no resume). */
+  userSince?: Position | null;
 }
 
 /**

@@ -1,0 +1,129 @@
+import type Redis from 'ioredis';
+import type { PublishOutcome, PublishRequest, ResumeOutcome, StreamLog } from './stream-log';
+import {
+  idempotencyKey,
+  META_TTL_MS,
+  messageHead,
+  newEpoch,
+  PUBLISH_SCRIPT,
+  RESUME_SCRIPT,
+  ROTATE_SCRIPT,
+  type ResumeResult,
+  streamChannel,
+  streamLogKey,
+  streamMetaKey,
+  type StreamMessage,
+  type StreamPosition,
+} from './stream-protocol';
+
+type ScriptClient = Redis & {
+  streamPublish(...args: Array<string | number>): Promise<[string, string, number?]>;
+  streamResume(...args: Array<string | number>): Promise<Array<string | number>>;
+  streamRotate(...args: Array<string | number>): Promise<number>;
+};
+
+export interface RedisStreamLogOptions {
+  service: string;
+  historySize: number;
+  historyTtlMs: number;
+  idempotencyTtlMs: number;
+}
+
+/**
+ * Positions and history in Redis, shared by every replica: each call is one Lua script (stream-protocol.ts),
+ * sent with EVALSHA by ioredis (the script text travels once per connection). The client is the caller's; its
+ * command policy (fail fast when disconnected, command timeout) decides how an outage surfaces: as a rejected
+ * promise, which StreamHistory turns into local, unpositioned delivery.
+ */
+export class RedisStreamLog implements StreamLog {
+  readonly shared = true;
+  private readonly redis: ScriptClient;
+
+  constructor(
+    redis: Redis,
+    private readonly options: RedisStreamLogOptions,
+  ) {
+    defineScripts(redis);
+    this.redis = redis as ScriptClient;
+  }
+
+  get channel(): string {
+    return streamChannel(this.options.service);
+  }
+
+  async publish(request: PublishRequest, rotate: ReadonlySet<string>): Promise<PublishOutcome> {
+    const { service, historySize, historyTtlMs, idempotencyTtlMs } = this.options;
+    const keys: string[] = [];
+    const streamArgs: string[] = [];
+    for (const name of request.streams) {
+      keys.push(streamMetaKey(service, name), streamLogKey(service, name));
+      streamArgs.push(name, rotate.has(name) ? '1' : '0');
+    }
+    const idem = request.idempotency;
+    keys.push(idem === undefined ? streamMetaKey(service, request.streams[0]) : idempotencyKey(service, idem.keyHash));
+    const head = messageHead(request.message);
+    const reply = await this.redis.streamPublish(
+      keys.length,
+      ...keys,
+      request.streams.length,
+      idem === undefined ? '0' : '1',
+      historySize,
+      historyTtlMs,
+      Math.max(META_TTL_MS, historyTtlMs),
+      idempotencyTtlMs,
+      idem?.bodyHash ?? '',
+      head,
+      idem?.resultHead ?? '',
+      this.channel,
+      newEpoch(),
+      ...streamArgs,
+    );
+    if (reply[0] === 'repeat') {
+      const stored = reply[1];
+      const cut = stored.indexOf('\n');
+      return { kind: 'repeat', bodyHash: stored.slice(0, cut), result: stored.slice(cut + 1) };
+    }
+    const pos = JSON.parse(reply[1]) as Record<string, StreamPosition>;
+    const message: StreamMessage = { ...request.message, pos };
+    return { kind: 'published', message, json: head + reply[1] + '}', receivers: Number(reply[2]) };
+  }
+
+  async resume(stream: string, since: StreamPosition | null, maxEntries: number): Promise<ResumeOutcome> {
+    const { service, historyTtlMs } = this.options;
+    const reply = await this.redis.streamResume(
+      2,
+      streamMetaKey(service, stream),
+      streamLogKey(service, stream),
+      since?.epoch ?? '',
+      since?.offset ?? 0,
+      maxEntries,
+      newEpoch(),
+      Math.max(META_TTL_MS, historyTtlMs),
+    );
+    return {
+      result: reply[0] as ResumeResult,
+      position: { epoch: String(reply[1]), offset: Number(reply[2]) },
+      messages: reply.slice(3).map(String),
+    };
+  }
+
+  async rotate(stream: string): Promise<void> {
+    const { service, historyTtlMs } = this.options;
+    await this.redis.streamRotate(
+      2,
+      streamMetaKey(service, stream),
+      streamLogKey(service, stream),
+      newEpoch(),
+      Math.max(META_TTL_MS, historyTtlMs),
+    );
+  }
+}
+
+/** Registers the scripts on a client once (ioredis keeps their sha and falls back to EVAL after a Redis restart). */
+export function defineScripts(redis: Redis): void {
+  const r = redis as unknown as Partial<ScriptClient>;
+  if (typeof r.streamPublish === 'function') return;
+  redis.defineCommand('streamPublish', { lua: PUBLISH_SCRIPT });
+  redis.defineCommand('streamResume', { lua: RESUME_SCRIPT });
+  redis.defineCommand('streamRotate', { lua: ROTATE_SCRIPT });
+}
