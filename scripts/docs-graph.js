@@ -17,7 +17,7 @@ const END = '<!-- dependency-graph:end -->';
 const GROUPS = [
   ['infrastructure', ['common', 'config', 'logging', 'lifecycle', 'redis', 'database', 'error-tracking']],
   ['metrics core', ['metrics']],
-  ['features', ['realtime', 'health', 'history', 'cluster', 'alerts']],
+  ['features', ['streams', 'realtime', 'health', 'history', 'cluster', 'alerts']],
 ];
 const ROOT_GROUP = 'composition root';
 

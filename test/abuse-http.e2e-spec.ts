@@ -7,7 +7,15 @@ import { ErrorReporter } from '../src/error-tracking/error-reporter';
 import { LogCapture, logBarrier } from './utils/log-capture';
 import { headerValues, rawHttp, RawHttpResponse } from './utils/raw-http';
 import { expectServerServes } from './utils/server-checks';
-import { closeAll, connect, createClient, emitAck, makeToken, nextEvent } from './utils/socket-client';
+import {
+  closeAll,
+  connect,
+  createClient,
+  emitAck,
+  makeToken,
+  nextEvent,
+  subscribed,
+} from './utils/socket-client';
 import { createTestApp, TestApp } from './utils/test-app';
 
 const PUBLISH_TOKEN = 'abuse-http-publish-token-0123456789';
@@ -316,10 +324,9 @@ describe('Abuse: HTTP (e2e)', () => {
         }),
       );
       sockets.push(s);
-      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'mine' })).resolves.toEqual({
-        ok: true,
-        portfolioId: 'mine',
-      });
+      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'mine' })).resolves.toEqual(
+        subscribed('mine'),
+      );
       await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'victims' })).resolves.toMatchObject({
         ok: false,
         error: { code: 'FORBIDDEN' },
@@ -352,7 +359,7 @@ describe('Abuse: HTTP (e2e)', () => {
       const answers = await Promise.all(
         Array.from({ length: 20 }, () => emitAck(victim, 'portfolio:subscribe', { portfolioId: 'p1' })),
       );
-      expect(answers).toEqual(Array.from({ length: 20 }, () => ({ ok: true, portfolioId: 'p1' })));
+      expect(answers).toEqual(Array.from({ length: 20 }, () => subscribed('p1')));
     });
   });
 

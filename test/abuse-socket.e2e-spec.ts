@@ -15,6 +15,7 @@ import {
   nextEvent,
   sleep,
   waitFor,
+  subscribed,
 } from './utils/socket-client';
 import { createTestApp, TestApp } from './utils/test-app';
 
@@ -61,10 +62,9 @@ describe('Abuse: WebSocket clients (e2e)', () => {
   beforeEach(async () => {
     bystander = await connectClient(t.url, `bystander-${++n}`, ['p1']);
     sockets.push(bystander);
-    await expect(emitAck(bystander, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-      ok: true,
-      portfolioId: 'p1',
-    });
+    await expect(emitAck(bystander, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(
+      subscribed('p1'),
+    );
   });
   afterEach(async () => {
     try {
@@ -131,7 +131,7 @@ describe('Abuse: WebSocket clients (e2e)', () => {
       c.send('3'); // a pong nobody asked for
       c.send('42["no:such:event",{"x":1}]');
       await expect(c.emitWithAck(7, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual([
-        { ok: true, portfolioId: 'p1' },
+        subscribed('p1'),
       ]);
       expect(c.isOpen).toBe(true);
     });
@@ -188,7 +188,7 @@ describe('Abuse: WebSocket clients (e2e)', () => {
       expect(JSON.parse((ack as string).slice(3))).toEqual([INVALID]);
       expect(c.isOpen).toBe(true);
       await expect(c.emitWithAck(4, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual([
-        { ok: true, portfolioId: 'p1' },
+        subscribed('p1'),
       ]);
     });
 
@@ -284,10 +284,9 @@ describe('Abuse: WebSocket clients (e2e)', () => {
         const times: number[] = [];
         for (let i = 0; i < count; i++) {
           const started = performance.now();
-          await expect(emitAck(calm, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-            ok: true,
-            portfolioId: 'p1',
-          });
+          await expect(emitAck(calm, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(
+            subscribed('p1'),
+          );
           times.push(performance.now() - started);
           await sleep(60); // stay under the calm client's own rate limit
         }
@@ -352,10 +351,9 @@ describe('Abuse: WebSocket clients (e2e)', () => {
       // Meanwhile the server serves.
       const fresh = await connectClient(t.url, `during-idle-${++n}`, ['p1']);
       sockets.push(fresh);
-      await expect(emitAck(fresh, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-        ok: true,
-        portfolioId: 'p1',
-      });
+      await expect(emitAck(fresh, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(
+        subscribed('p1'),
+      );
 
       const all = [...idle, ...refused];
       const closedAt = await Promise.all(

@@ -7,12 +7,14 @@ import { SocketAdapterState } from '../src/realtime/socket-adapter-state';
 import { RedisTestServer } from './utils/redis-server';
 import { Replica } from './utils/replica';
 import {
+  accepted,
   closeAll,
   collect,
   connectClient,
   disconnected,
   emitAck,
   nextEvent,
+  positioned,
   sleep,
   waitFor,
 } from './utils/socket-client';
@@ -77,8 +79,10 @@ describe('Several replicas on one Redis (e2e)', () => {
     const res = await publish(a, { event: 'portfolio:update', portfolioId: 'p1', data: { v: 1 } }).expect(
       202,
     );
-    expect(res.body).toEqual({ event: 'portfolio:update', rooms: ['portfolio:p1'], delivered: 0 });
-    expect(await got).toEqual({ portfolioId: 'p1', data: { v: 1 }, timestamp: expect.any(String) });
+    expect(res.body).toEqual(accepted('portfolio:update', ['portfolio:p1'], 0));
+    expect(await got).toEqual(
+      positioned({ portfolioId: 'p1', data: { v: 1 }, timestamp: expect.any(String) }, ['portfolio:p1']),
+    );
 
     const mine = nextEvent(onB, 'trade:executed');
     await publish(a, { event: 'trade:executed', userId: 'alice', data: { q: 2 } }).expect(202);

@@ -15,7 +15,16 @@ import { PublishTraffic } from './utils/publish-traffic';
 import { RawEngineClient } from './utils/raw-engine-client';
 import { exposition, expectServerServes, sampleValue } from './utils/server-checks';
 import { SilentTcpServer } from './utils/silent-server';
-import { closeAll, collect, connectClient, emitAck, makeToken, sleep, waitFor } from './utils/socket-client';
+import {
+  closeAll,
+  collect,
+  connectClient,
+  emitAck,
+  makeToken,
+  sleep,
+  subscribed,
+  waitFor,
+} from './utils/socket-client';
 import { createTestApp, TestApp } from './utils/test-app';
 
 const PUBLISH_TOKEN = 'fault-deps-publish-token-0123456789';
@@ -250,7 +259,7 @@ describe('Fault: a client that stops reading (e2e)', () => {
     stalled = await RawEngineClient.open(t.url, { answerPings: false });
     await stalled.connectAs(makeToken('stalled', ['stall']));
     await expect(stalled.emitWithAck(1, 'portfolio:subscribe', { portfolioId: 'stall' })).resolves.toEqual([
-      { ok: true, portfolioId: 'stall' },
+      subscribed('stall'),
     ]);
     const counts = t.app.get(ConnectionCounts);
     expect(counts.totalConnections).toBe(3);

@@ -5,7 +5,15 @@ import { ErrorReporter } from '../src/error-tracking/error-reporter';
 import { LogCapture } from './utils/log-capture';
 import { headerValues, rawHttp, RawHttpResponse } from './utils/raw-http';
 import { exposition, sampleValue } from './utils/server-checks';
-import { closeAll, connect, createClient, emitAck, makeToken, waitFor } from './utils/socket-client';
+import {
+  closeAll,
+  connect,
+  createClient,
+  emitAck,
+  makeToken,
+  waitFor,
+  subscribed,
+} from './utils/socket-client';
 import { createTestApp, TestApp } from './utils/test-app';
 
 const PUBLISH_TOKEN = 'http-limits-publish-token-0123456789';
@@ -264,10 +272,9 @@ describe('HTTP limits (e2e)', () => {
       await pings(s, 4);
       expect(s.connected).toBe(true);
       expect(s.io.engine.transport.name).toBe('polling');
-      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'pp' })).resolves.toEqual({
-        ok: true,
-        portfolioId: 'pp',
-      });
+      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'pp' })).resolves.toEqual(
+        subscribed('pp'),
+      );
     });
   });
 
@@ -301,10 +308,9 @@ describe('HTTP limits (e2e)', () => {
       const pinged = new Promise<void>((resolve) => s.io.engine.once('ping', () => resolve()));
       await pinged;
       expect(s.connected).toBe(true);
-      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'ip' })).resolves.toEqual({
-        ok: true,
-        portfolioId: 'ip',
-      });
+      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'ip' })).resolves.toEqual(
+        subscribed('ip'),
+      );
     });
 
     it('a keep-alive connection idle for longer than every timeout but keep-alive still serves its next request', async () => {

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { MetricsService } from '../src/metrics/metrics.service';
-import { connectClient, emitAck } from './utils/socket-client';
+import { connectClient, emitAck, subscribed } from './utils/socket-client';
 import { createTestApp, TestApp } from './utils/test-app';
 
 /** METRICS_ENABLED=false: the server works the same, records nothing, and says so on the metrics endpoints. */
@@ -15,10 +15,9 @@ describe('Metrics disabled (e2e)', () => {
   it('serves sockets, publishes and health as usual, records nothing, and answers 503 on /metrics*', async () => {
     const socket = await connectClient(t.url, 'alice', ['p1']);
     try {
-      await expect(emitAck(socket, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-        ok: true,
-        portfolioId: 'p1',
-      });
+      await expect(emitAck(socket, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(
+        subscribed('p1'),
+      );
       await request(t.url)
         .post('/events')
         .set('authorization', 'Bearer publish-token-0123')

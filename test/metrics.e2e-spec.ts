@@ -85,6 +85,14 @@ describe('Metrics (e2e)', () => {
           latency: { p50: expect.any(Number), p95: expect.any(Number), p99: expect.any(Number) },
         },
         business: { activeUsers: 0, subscriptionEvents: 0, trades: 0 },
+        streams: {
+          storage: 'memory',
+          published: 0,
+          unrecorded: 0,
+          resumes: { recovered: 0, expired: 0, epochChanged: 0, unavailable: 0 },
+          replayed: 0,
+          idempotentRepeats: 0,
+        },
         timestamp: expect.any(String),
       });
       expect(new Date(res.body.timestamp).toISOString()).toBe(res.body.timestamp);

@@ -50,7 +50,7 @@ describe('Server process (e2e)', () => {
     await expect(request(`http://127.0.0.1:${port}`).get('/health')).rejects.toThrow();
   });
 
-  it('SIGTERM: /health and /health/ready turn 503 at once, keep-alive connections close, exit 0 in time', async () => {
+  it('SIGTERM: /health/ready turns 503 at once (/health stays 200, draining), keep-alive connections close, exit 0 in time', async () => {
     const port = await freePort();
     const server = new ServerProcess({
       PORT: String(port),
@@ -82,8 +82,12 @@ describe('Server process (e2e)', () => {
       server.proc.kill('SIGTERM');
       // "At once" means as soon as the signal is handled, which the process says in its first shutdown line.
       await waitFor(() => server.lines.some((l) => l.message === 'Shutdown started'), 5000);
+      // Liveness stays 200 (the process is alive and finishing its work); readiness turns traffic away.
       const live = await get('/health');
-      expect(live).toEqual({ status: 503, body: expect.objectContaining({ status: 'unhealthy' }) });
+      expect(live).toEqual({
+        status: 200,
+        body: expect.objectContaining({ status: 'healthy', draining: true }),
+      });
       const ready = await get('/health/ready');
       expect(ready.status).toBe(503);
       expect(ready.body.error).toEqual({ shutdown: { status: 'down', message: 'shutting down' } });

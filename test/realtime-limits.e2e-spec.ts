@@ -15,6 +15,7 @@ import {
   emitAck,
   makeToken,
   waitFor,
+  subscribed,
 } from './utils/socket-client';
 import { createTestApp, TestApp } from './utils/test-app';
 
@@ -58,18 +59,12 @@ describe('Realtime gateway limits and failures (e2e)', () => {
     const metrics = t.app.get(RealtimeMetrics);
     const recorded = jest.spyOn(metrics, 'recordWsEvent');
     const s = await client('slowpoke', ['p1']);
-    await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-      ok: true,
-      portfolioId: 'p1',
-    });
+    await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(subscribed('p1'));
     expect(recorded).toHaveBeenLastCalledWith('portfolio:subscribe', expect.any(Number), 'ok');
     expect(logs.find('Slow WebSocket event')).toHaveLength(0);
 
     jest.spyOn(metrics, 'recordSubscription').mockImplementation(() => busyWait(60));
-    await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-      ok: true,
-      portfolioId: 'p1',
-    });
+    await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(subscribed('p1'));
     const [slow] = logs.find('Slow WebSocket event');
     expect(slow).toMatchObject({
       level: 'warn',
@@ -118,10 +113,7 @@ describe('Realtime gateway limits and failures (e2e)', () => {
     });
     expect(recorded).toHaveBeenLastCalledWith('portfolio:subscribe', expect.any(Number), 'error');
     expect(s.connected).toBe(true);
-    await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-      ok: true,
-      portfolioId: 'p1',
-    });
+    await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(subscribed('p1'));
     // Expected refusals are not errors.
     await emitAck(s, 'portfolio:subscribe', { portfolioId: 42 });
     expect(reporter).toHaveBeenCalledTimes(1);
@@ -134,10 +126,9 @@ describe('Realtime gateway limits and failures (e2e)', () => {
     big.emit('portfolio:subscribe', { portfolioId: 'x'.repeat(4096) });
     await expect(gone).resolves.toBe('transport close');
     expect(other.connected).toBe(true);
-    await expect(emitAck(other, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-      ok: true,
-      portfolioId: 'p1',
-    });
+    await expect(emitAck(other, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(
+      subscribed('p1'),
+    );
   });
 
   it('rate limits a flooding socket (RATE_LIMITED) while another client’s acks stay prompt', async () => {
@@ -149,10 +140,9 @@ describe('Realtime gateway limits and failures (e2e)', () => {
     const calmTimes: number[] = [];
     for (let i = 0; i < 5; i++) {
       const started = performance.now();
-      await expect(emitAck(calm, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-        ok: true,
-        portfolioId: 'p1',
-      });
+      await expect(emitAck(calm, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(
+        subscribed('p1'),
+      );
       calmTimes.push(performance.now() - started);
     }
     const results = await Promise.all(floods);
@@ -183,10 +173,9 @@ describe('Realtime gateway limits and failures (e2e)', () => {
       expect.objectContaining({ level: 'warn', userId: 'persistent' }),
     ]);
     expect(calm.connected).toBe(true);
-    await expect(emitAck(calm, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-      ok: true,
-      portfolioId: 'p1',
-    });
+    await expect(emitAck(calm, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(
+      subscribed('p1'),
+    );
   }, 20_000);
 
   it('refuses a connection over WS_MAX_CONNECTIONS_PER_USER with too_many_connections', async () => {

@@ -8,6 +8,7 @@ import request from 'supertest';
 import { ConnectionCounts } from '../src/realtime/connection-counts';
 import { SocketAdapterState } from '../src/realtime/socket-adapter-state';
 import {
+  accepted,
   closeAll,
   collect,
   connect,
@@ -18,7 +19,9 @@ import {
   emitAck,
   makeToken,
   nextEvent,
+  positioned,
   signToken,
+  subscribed,
   waitFor,
 } from './utils/socket-client';
 import { createTestApp, TestApp } from './utils/test-app';
@@ -141,11 +144,9 @@ describe('Realtime gateway (e2e)', () => {
         ),
       );
       const got = collect(s, 'trade:executed');
-      await publish({ event: 'trade:executed', userId: 'mallory', data: { n: 1 } }).expect(202, {
-        event: 'trade:executed',
-        rooms: ['user:mallory'],
-        delivered: 0,
-      });
+      await publish({ event: 'trade:executed', userId: 'mallory', data: { n: 1 } })
+        .expect(202)
+        .then((r) => expect(r.body).toEqual(accepted('trade:executed', ['user:mallory'], 0)));
       const mine = nextEvent(s, 'trade:executed');
       await publish({ event: 'trade:executed', userId: 'real-user', data: { n: 2 } }).expect(202);
       expect((await mine).data).toEqual({ n: 2 });
@@ -157,10 +158,9 @@ describe('Realtime gateway (e2e)', () => {
         JWT_SECRET: t.config.jwtSecret,
       });
       const s = track(await connect(createClient(t.url, stdout.trim())));
-      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p2' })).resolves.toEqual({
-        ok: true,
-        portfolioId: 'p2',
-      });
+      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p2' })).resolves.toEqual(
+        subscribed('p2'),
+      );
       await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p3' })).resolves.toMatchObject({
         ok: false,
         error: { code: 'FORBIDDEN' },
@@ -171,18 +171,19 @@ describe('Realtime gateway (e2e)', () => {
   describe('portfolio subscriptions', () => {
     it('subscribes to an allowed portfolio and unsubscribes', async () => {
       const s = await client('alice', ['p1', 'p2']);
-      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-        ok: true,
-        portfolioId: 'p1',
-      });
+      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(
+        subscribed('p1'),
+      );
       const update = nextEvent(s, 'portfolio:update');
-      await publish({ event: 'portfolio:update', portfolioId: 'p1', data: { value: 10 } }).expect(202, {
-        event: 'portfolio:update',
-        rooms: ['portfolio:p1'],
-        delivered: 1,
-      });
+      await publish({ event: 'portfolio:update', portfolioId: 'p1', data: { value: 10 } })
+        .expect(202)
+        .then((r) => expect(r.body).toEqual(accepted('portfolio:update', ['portfolio:p1'], 1)));
       const u = await update;
-      expect(u).toEqual({ portfolioId: 'p1', data: { value: 10 }, timestamp: expect.any(String) });
+      expect(u).toEqual(
+        positioned({ portfolioId: 'p1', data: { value: 10 }, timestamp: expect.any(String) }, [
+          'portfolio:p1',
+        ]),
+      );
       expect(new Date(u.timestamp).toISOString()).toBe(u.timestamp);
 
       await expect(emitAck(s, 'portfolio:unsubscribe', { portfolioId: 'p1' })).resolves.toEqual({
@@ -190,11 +191,9 @@ describe('Realtime gateway (e2e)', () => {
         portfolioId: 'p1',
       });
       const after = collect(s, 'portfolio:update');
-      await publish({ event: 'portfolio:update', portfolioId: 'p1', data: { value: 11 } }).expect(202, {
-        event: 'portfolio:update',
-        rooms: ['portfolio:p1'],
-        delivered: 0,
-      });
+      await publish({ event: 'portfolio:update', portfolioId: 'p1', data: { value: 11 } })
+        .expect(202)
+        .then((r) => expect(r.body).toEqual(accepted('portfolio:update', ['portfolio:p1'], 0)));
       // An ack round trip on the same socket: an update sent by that publish would have arrived before it.
       await emitAck(s, 'portfolio:unsubscribe', { portfolioId: 'p1' });
       expect(after.items).toEqual([]);
@@ -209,11 +208,9 @@ describe('Realtime gateway (e2e)', () => {
         ok: false,
         error: { code: 'FORBIDDEN' },
       });
-      await publish({ event: 'portfolio:update', portfolioId: 'p9', data: {} }).expect(202, {
-        event: 'portfolio:update',
-        rooms: ['portfolio:p9'],
-        delivered: 0,
-      });
+      await publish({ event: 'portfolio:update', portfolioId: 'p9', data: {} })
+        .expect(202)
+        .then((r) => expect(r.body).toEqual(accepted('portfolio:update', ['portfolio:p9'], 0)));
     });
 
     const big = 'x'.repeat(10_000);
@@ -250,10 +247,9 @@ describe('Realtime gateway (e2e)', () => {
       }
       expect(s.connected).toBe(true);
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-        ok: true,
-        portfolioId: 'p1',
-      });
+      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(
+        subscribed('p1'),
+      );
     });
 
     it('handles an event sent without an ack callback, and answers nothing', async () => {
@@ -273,10 +269,9 @@ describe('Realtime gateway (e2e)', () => {
       let answered = false;
       s.emit('does:not:exist', { x: 1 }, () => (answered = true));
       s.emit('another-unknown');
-      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-        ok: true,
-        portfolioId: 'p1',
-      });
+      await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(
+        subscribed('p1'),
+      );
       // That ack was sent after the unknown events were handled: an answer to them would have arrived first.
       expect(answered).toBe(false);
       expect(s.connected).toBe(true);
@@ -302,30 +297,28 @@ describe('Realtime gateway (e2e)', () => {
         portfolioId: 'p1',
         data: { qty: 5 },
       }).expect(202);
-      expect(res.body).toEqual({
-        event: 'trade:executed',
-        rooms: ['user:alice', 'portfolio:p1'],
-        delivered: 3,
-      });
+      expect(res.body).toEqual(accepted('trade:executed', ['user:alice', 'portfolio:p1'], 3));
       await waitFor(() => all[0].items.length + all[1].items.length + all[2].items.length === 3, 2000);
       // An ack round trip on every socket: a delivery to a wrong one, or a second one, would have arrived first.
       await Promise.all(
         [a1, a2, b, c, d].map((s) => emitAck(s, 'portfolio:unsubscribe', { portfolioId: 'p9' })),
       );
       expect(all.map((x) => x.items.length)).toEqual([1, 1, 1, 0, 0]);
-      expect(all[0].items[0]).toEqual({
-        userId: 'alice',
-        portfolioId: 'p1',
-        data: { qty: 5 },
-        timestamp: expect.any(String),
-      });
+      expect(all[0].items[0]).toEqual(
+        positioned({ userId: 'alice', portfolioId: 'p1', data: { qty: 5 }, timestamp: expect.any(String) }, [
+          'user:alice',
+          'portfolio:p1',
+        ]),
+      );
 
       const userOnly = await publish({ event: 'trade:executed', userId: 'carol', data: { qty: 1 } }).expect(
         202,
       );
-      expect(userOnly.body).toEqual({ event: 'trade:executed', rooms: ['user:carol'], delivered: 1 });
+      expect(userOnly.body).toEqual(accepted('trade:executed', ['user:carol'], 1));
       await waitFor(() => all[3].items.length === 1, 2000);
-      expect(all[3].items[0]).toEqual({ userId: 'carol', data: { qty: 1 }, timestamp: expect.any(String) });
+      expect(all[3].items[0]).toEqual(
+        positioned({ userId: 'carol', data: { qty: 1 }, timestamp: expect.any(String) }, ['user:carol']),
+      );
     });
 
     it('401 unless the header is exactly `Bearer <token>` (the scheme in any case)', async () => {
@@ -475,10 +468,7 @@ describe('Realtime gateway with JWT_AUDIENCE, JWT_ISSUER and JWT_MAX_TOKEN_AGE (
     const token = stdout.trim();
     expect(decode(token)).toMatchObject({ sub: 'script-user', aud: AUDIENCE, iss: ISSUER });
     const s = track(await connect(createClient(t.url, token)));
-    await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual({
-      ok: true,
-      portfolioId: 'p1',
-    });
+    await expect(emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).resolves.toEqual(subscribed('p1'));
   });
 
   it('npm run token refuses to mint a lifetime the server would refuse', async () => {

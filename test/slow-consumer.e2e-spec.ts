@@ -4,7 +4,7 @@ import { NonReadingClient, processRssBytes, tcpBufferMaxBytes } from './utils/no
 import { freePort } from './utils/ports';
 import { ensureBuilt, ServerProcess } from './utils/server-process';
 import { exposition, sampleValue } from './utils/server-checks';
-import { closeAll, collect, connectClient, emitAck, waitFor } from './utils/socket-client';
+import { closeAll, collect, connectClient, emitAck, waitFor, subscribed } from './utils/socket-client';
 import { createTestApp, TEST_JWT_SECRET, TestApp } from './utils/test-app';
 import { LogCapture } from './utils/log-capture';
 
@@ -49,10 +49,9 @@ function startServer(port: number): ServerProcess {
 async function healthyReader(url: string, sockets: Socket[]) {
   const healthy = await connectClient(url, 'healthy', ['pf']);
   sockets.push(healthy);
-  await expect(emitAck(healthy, 'portfolio:subscribe', { portfolioId: 'pf' })).resolves.toEqual({
-    ok: true,
-    portfolioId: 'pf',
-  });
+  await expect(emitAck(healthy, 'portfolio:subscribe', { portfolioId: 'pf' })).resolves.toEqual(
+    subscribed('pf'),
+  );
   return { healthy, received: collect<{ data: { seq: number } }>(healthy, 'portfolio:update') };
 }
 

@@ -546,6 +546,7 @@ describe('WebSocket dispatch of the real gateway', () => {
       expect(Object.fromEntries(plans)).toEqual({
         [CLIENT_EVENTS.SUBSCRIBE]: { path: 'fast' },
         [CLIENT_EVENTS.UNSUBSCRIBE]: { path: 'fast' },
+        [CLIENT_EVENTS.USER_RESUME]: { path: 'fast' },
       });
     } finally {
       await t.close();

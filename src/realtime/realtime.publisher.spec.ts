@@ -18,7 +18,8 @@ function fakeServer(rooms: Record<string, string[]>) {
   const table = new Map(Object.entries(rooms).map(([room, ids]) => [room, new Set(ids)]));
   const operator = (to: string[]) => ({
     except: () => operator(to),
-    emit: (event: string, payload: Record<string, unknown>) => void emitted.push({ rooms: to, event, payload }),
+    emit: (event: string, payload: Record<string, unknown>) =>
+      void emitted.push({ rooms: to, event, payload }),
   });
   const server = { of: () => ({ adapter: { rooms: table } }), local: { to: operator } } as unknown as Server;
   return { server, emitted };
@@ -30,7 +31,7 @@ function memoryPublisher() {
   const config = AppConfig.from({ NODE_ENV: 'test' });
   const redis = { client: null } as unknown as RedisService;
   const streamsMetrics = new StreamsMetrics(fx.core);
-  const history = new StreamHistory(config, redis, streamsMetrics);
+  const history = new StreamHistory(config, redis, streamsMetrics, fx.core);
   const delivery = new StreamDelivery(history, redis, fx.metrics, streamsMetrics, {
     id: 'test-instance',
   } as InstanceInfo);
@@ -48,9 +49,9 @@ function memoryPublisher() {
 describe(RealtimePublisher.name, () => {
   it('refuses with 503 until the gateway hands over its server', async () => {
     const { publisher } = memoryPublisher();
-    await expect(publisher.publish({ event: 'portfolio:update', portfolioId: 'p1', data: {} })).rejects.toThrow(
-      ServiceUnavailableException,
-    );
+    await expect(
+      publisher.publish({ event: 'portfolio:update', portfolioId: 'p1', data: {} }),
+    ).rejects.toThrow(ServiceUnavailableException);
   });
 
   it('sends portfolio:update to the portfolio room with consecutive positions, and counts it', async () => {
@@ -94,7 +95,12 @@ describe(RealtimePublisher.name, () => {
     });
     publisher.attach(server);
     delivery.attach(server);
-    const { result } = await publisher.publish({ event: 'trade:executed', userId: 'u1', portfolioId: 'p1', data: {} });
+    const { result } = await publisher.publish({
+      event: 'trade:executed',
+      userId: 'u1',
+      portfolioId: 'p1',
+      data: {},
+    });
     expect(result).toMatchObject({ rooms: [userRoom('u1'), portfolioRoom('p1')], delivered: 3 });
     expect(Object.keys(result.positions)).toEqual(['user:u1', 'portfolio:p1']);
     expect(emitted).toHaveLength(1);

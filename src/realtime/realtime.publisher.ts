@@ -112,7 +112,9 @@ export class RealtimePublisher {
       if (!this.history.shared) {
         this.delivery.deliverDirect(outcome.message);
       } else {
-        if (!this.delivery.listening) {
+        if (this.delivery.listening) {
+          this.delivery.expectEcho(outcome.message);
+        } else {
           this.delivery.deliverDirect(outcome.message);
           degraded = true;
         }

@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { Server, Socket } from 'socket.io';
@@ -15,6 +15,12 @@ import { RealtimeMetrics } from './realtime.metrics';
 const BARRIER_TIMEOUT_MS = 1000;
 /** Ids of publications this instance delivered itself (its channel was down): their echo is skipped. */
 const MAX_DIRECT_IDS = 10_000;
+/**
+ * How long this instance waits for its own publication to come back on the channel before delivering it to its
+ * sockets directly. The echo takes about a Redis round trip; it is missing only when the subscription is down
+ * (a Redis restart, a killed subscriber connection) although the publication was recorded.
+ */
+export const ECHO_TIMEOUT_MS = 250;
 
 /** What a subscribe or connect learns about its stream. */
 export interface ResumeAnswer {
@@ -60,13 +66,18 @@ function inAnotherRoom(socket: Socket, m: StreamMessage, stream: string): boolea
  * published before the read (`barrier`), so a late-arriving older publication cannot slip past as live.
  */
 @Injectable()
-export class StreamDelivery {
+export class StreamDelivery implements OnApplicationShutdown {
   private readonly logger = new Logger(StreamDelivery.name);
   private server: Server | null = null;
   private sub: Redis | null = null;
-  /** stream → socket id → publications held for that socket while it resumes the stream. */
-  private readonly resuming = new Map<string, Map<string, StreamMessage[]>>();
+  /** stream → socket id → the publications held for each resume of that stream the socket has running. */
+  private readonly resuming = new Map<string, Map<string, Set<StreamMessage[]>>>();
   private readonly directIds = new Set<string>();
+  /** This instance's recorded publications not yet back from the channel, oldest first. */
+  private readonly awaitingEcho = new Map<string, { m: StreamMessage; deadline: number }>();
+  /** Own publications whose echo came before the publish call returned (two connections race). */
+  private readonly earlyEchoes = new Set<string>();
+  private echoTimer: NodeJS.Timeout | null = null;
   /** Tells this process's publications from every other's on the channel (several apps may share a pid). */
   readonly origin: string;
 
@@ -96,7 +107,10 @@ export class StreamDelivery {
       if (ch === channel) this.onChannelMessage(json);
     });
     sub.subscribe(channel).catch((err: unknown) =>
-      this.logger.error({ message: 'Could not subscribe to the streams channel', error: errorMessage(err) }),
+      this.logger.error({
+        message: 'Could not subscribe to the streams channel',
+        error: errorMessage(err),
+      }),
     );
   }
 
@@ -112,14 +126,50 @@ export class StreamDelivery {
       return;
     }
     if (this.directIds.delete(m.id)) return;
+    if (!this.awaitingEcho.delete(m.id) && m.o === this.origin) {
+      this.earlyEchoes.add(m.id);
+      if (this.earlyEchoes.size > MAX_DIRECT_IDS)
+        this.earlyEchoes.delete(this.earlyEchoes.values().next().value as string);
+    }
     this.deliver(m);
+  }
+
+  /**
+   * A publication this instance recorded: its sockets get it from the channel, in the channel's order, like every
+   * replica's; should the echo not come within ECHO_TIMEOUT_MS, they get it directly.
+   */
+  expectEcho(m: StreamMessage): void {
+    if (this.earlyEchoes.delete(m.id)) return;
+    this.awaitingEcho.set(m.id, { m, deadline: performance.now() + ECHO_TIMEOUT_MS });
+    if (this.echoTimer !== null) return;
+    // One timer for all pending echoes, running only while some are pending.
+    this.echoTimer = setInterval(() => {
+      const now = performance.now();
+      for (const [id, { m: late, deadline }] of this.awaitingEcho) {
+        if (deadline > now) break;
+        this.awaitingEcho.delete(id);
+        this.deliverDirect(late);
+      }
+      if (this.awaitingEcho.size === 0 && this.echoTimer !== null) {
+        clearInterval(this.echoTimer);
+        this.echoTimer = null;
+      }
+    }, ECHO_TIMEOUT_MS / 5);
+    this.echoTimer.unref();
+  }
+
+  /** Stops the echo timer. */
+  onApplicationShutdown(): void {
+    if (this.echoTimer !== null) clearInterval(this.echoTimer);
+    this.echoTimer = null;
   }
 
   /** Delivers a publication this instance recorded but cannot receive back from the channel (or has no channel). */
   deliverDirect(m: StreamMessage): void {
     if (this.history.shared) {
       this.directIds.add(m.id);
-      if (this.directIds.size > MAX_DIRECT_IDS) this.directIds.delete(this.directIds.values().next().value as string);
+      if (this.directIds.size > MAX_DIRECT_IDS)
+        this.directIds.delete(this.directIds.values().next().value as string);
     }
     this.deliver(m);
   }
@@ -139,8 +189,8 @@ export class StreamDelivery {
       for (const room of rooms) {
         const sockets = this.resuming.get(room);
         if (sockets === undefined) continue;
-        for (const [id, queue] of sockets) {
-          queue.push(m);
+        for (const [id, queues] of sockets) {
+          for (const queue of queues) queue.push(m);
           (held ??= []).push(id);
         }
       }
@@ -155,21 +205,32 @@ export class StreamDelivery {
    * missed after it (when the history still holds all of it). Serves portfolio:subscribe, the handshake's
    * `since` and user:resume.
    */
-  async resume(socket: Socket, stream: string, since: StreamPosition | null, join: boolean): Promise<ResumeAnswer> {
+  async resume(
+    socket: Socket,
+    stream: string,
+    since: StreamPosition | null,
+    join: boolean,
+  ): Promise<ResumeAnswer> {
     const started = performance.now();
+    // Resumes of one stream by one socket may overlap (a client repeating its subscribe): each holds its own
+    // copy of the live messages and sends them after its own replay, so nothing is lost (a repeat may resend).
     const held: StreamMessage[] = [];
     let sockets = this.resuming.get(stream);
     if (sockets === undefined) {
       sockets = new Map();
       this.resuming.set(stream, sockets);
     }
-    // A second resume of one stream by one socket while the first runs: the first's held messages go to it.
-    const previous = sockets.get(socket.id);
-    sockets.set(socket.id, held);
+    let mine = sockets.get(socket.id);
+    if (mine === undefined) {
+      mine = new Set();
+      sockets.set(socket.id, mine);
+    }
+    mine.add(held);
     try {
       if (join) void socket.join(stream);
       const outcome = await this.history.resume(stream, since);
-      await this.barrier();
+      // After a read, the channel must catch up with it; without one (Redis unreachable) there is nothing to align.
+      if (outcome.result !== 'unavailable') await this.barrier();
       if (outcome.result === 'unavailable') {
         for (const m of held) if (socket.connected) socket.emit(m.ev, clientPayload(m, false));
         return this.answered(since, 'unavailable', null, 0, started);
@@ -195,12 +256,9 @@ export class StreamDelivery {
       const result = outcome.result === 'position' ? 'position' : outcome.result;
       return this.answered(since, result, position, replayed, started);
     } finally {
-      if (previous !== undefined) previous.push(...held);
-      if (sockets.get(socket.id) === held) {
-        if (previous !== undefined) sockets.set(socket.id, previous);
-        else sockets.delete(socket.id);
-      }
-      if (sockets.size === 0) this.resuming.delete(stream);
+      mine.delete(held);
+      if (mine.size === 0 && sockets.get(socket.id) === mine) sockets.delete(socket.id);
+      if (sockets.size === 0 && this.resuming.get(stream) === sockets) this.resuming.delete(stream);
     }
   }
 

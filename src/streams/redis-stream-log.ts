@@ -27,7 +27,15 @@ export interface RedisStreamLogOptions {
   historySize: number;
   historyTtlMs: number;
   idempotencyTtlMs: number;
+  /**
+   * How long after sending a publication Redis may still run it (on its own clock). The caller stops waiting a
+   * little later and delivers the publication its own way; a script that runs past this does nothing.
+   */
+  runWithinMs: number;
 }
+
+/** A clock sample is kept only when TIME answered within this; its error is at most half of it. */
+const CLOCK_SAMPLE_MAX_RTT_MS = 50;
 
 /**
  * Positions and history in Redis, shared by every replica: each call is one Lua script (stream-protocol.ts),
@@ -38,6 +46,8 @@ export interface RedisStreamLogOptions {
 export class RedisStreamLog implements StreamLog {
   readonly shared = true;
   private readonly redis: ScriptClient;
+  /** Redis's clock minus this process's, in ms; null until measured (then publications carry no deadline). */
+  private clockOffsetMs: number | null = null;
 
   constructor(
     redis: Redis,
@@ -45,6 +55,22 @@ export class RedisStreamLog implements StreamLog {
   ) {
     defineScripts(redis);
     this.redis = redis as ScriptClient;
+  }
+
+  /**
+   * Measures Redis's clock against this process's (TIME, halfway through the round trip). Kept only from a fast
+   * round trip, so the error stays under CLOCK_SAMPLE_MAX_RTT_MS / 2.
+   */
+  async syncClock(): Promise<void> {
+    const before = Date.now();
+    const [seconds, micros] = await this.redis.time();
+    const after = Date.now();
+    if (after - before > CLOCK_SAMPLE_MAX_RTT_MS) return;
+    this.clockOffsetMs = Number(seconds) * 1000 + Number(micros) / 1000 - (before + after) / 2;
+  }
+
+  private deadline(): number {
+    return this.clockOffsetMs === null ? 0 : Date.now() + this.clockOffsetMs + this.options.runWithinMs;
   }
 
   get channel(): string {
@@ -60,7 +86,9 @@ export class RedisStreamLog implements StreamLog {
       streamArgs.push(name, rotate.has(name) ? '1' : '0');
     }
     const idem = request.idempotency;
-    keys.push(idem === undefined ? streamMetaKey(service, request.streams[0]) : idempotencyKey(service, idem.keyHash));
+    keys.push(
+      idem === undefined ? streamMetaKey(service, request.streams[0]) : idempotencyKey(service, idem.keyHash),
+    );
     const head = messageHead(request.message);
     const reply = await this.redis.streamPublish(
       keys.length,
@@ -76,8 +104,11 @@ export class RedisStreamLog implements StreamLog {
       idem?.resultHead ?? '',
       this.channel,
       newEpoch(),
+      this.deadline(),
       ...streamArgs,
     );
+    if (reply[0] === 'late')
+      throw new Error('Redis ran the publication after its deadline; it was not recorded');
     if (reply[0] === 'repeat') {
       const stored = reply[1];
       const cut = stored.indexOf('\n');

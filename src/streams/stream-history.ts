@@ -1,7 +1,8 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
-import { errorMessage } from '../common/with-timeout';
+import { errorMessage, withTimeout } from '../common/with-timeout';
+import { MetricsService } from '../metrics/metrics.service';
 import { RedisService } from '../redis/redis.service';
 import { MemoryIdempotency } from './idempotency-memory';
 import { MemoryStreamLog } from './memory-stream-log';
@@ -12,8 +13,23 @@ import { StreamsMetrics } from './streams.metrics';
 
 /** How often idle in-memory streams and expired in-memory Idempotency-Keys are dropped. */
 const SWEEP_INTERVAL_MS = 60_000;
+/**
+ * The longest a publish or a resume waits for Redis. A healthy Redis runs these scripts in well under a
+ * millisecond; past this it is treated as hung (the publication is delivered here without a position).
+ */
+export const STREAM_REDIS_TIMEOUT_MS = 500;
+/** A publication script must run this long before the wait ends, so its answer can still arrive in time. */
+const SCRIPT_REPLY_MARGIN_MS = 100;
+/** How often Redis's clock is measured again (drift is slow; a Redis failover changes the clock at once). */
+const CLOCK_SYNC_MS = 30_000;
+/** While streams wait for a new epoch, how often it is retried (a frozen Redis that thaws sends no 'ready'). */
+const ROTATE_RETRY_MS = 1000;
+/** internal_errors_total{kind}: a publication Redis did not record. */
+export const STREAM_PUBLISH_ERROR_KIND = 'stream_publish';
 /** Streams remembered as "delivered here without a position" until Redis is back; past this, the oldest go. */
 const MAX_UNRECORDED_STREAMS = 100_000;
+
+const REDIS_TIMEOUT_MESSAGE = `Redis did not answer within ${STREAM_REDIS_TIMEOUT_MS}ms`;
 
 export type StreamPublishOutcome =
   | PublishOutcome
@@ -36,11 +52,16 @@ export const sha256 = (text: string): string => createHash('sha256').update(text
 export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(StreamHistory.name);
   private readonly log: StreamLog;
+  private readonly redisLog: RedisStreamLog | null = null;
+  private clockTimer: NodeJS.Timeout | null = null;
   private readonly memory: MemoryStreamLog | null;
   private readonly idempotency: MemoryIdempotency;
   /** Streams this instance delivered a publication of that Redis never recorded. */
   private readonly unrecorded = new Set<string>();
   private sweepTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** Since when publications fail to be recorded (null: they are recorded): logged once per outage. */
+  private failingSince: number | null = null;
   private rotating: Promise<void> | null = null;
   private readonly historySize: number;
 
@@ -48,17 +69,19 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
     private readonly config: AppConfig,
     private readonly redis: RedisService,
     private readonly metrics: StreamsMetrics,
+    private readonly core: MetricsService,
   ) {
     const { historySize, historyTtlMs, idempotencyTtlMs } = config.streams;
     this.historySize = historySize;
     this.idempotency = new MemoryIdempotency(idempotencyTtlMs);
     if (redis.client !== null) {
       this.memory = null;
-      this.log = new RedisStreamLog(redis.client, {
+      this.log = this.redisLog = new RedisStreamLog(redis.client, {
         service: config.env.SERVICE_NAME,
         historySize,
         historyTtlMs,
         idempotencyTtlMs,
+        runWithinMs: STREAM_REDIS_TIMEOUT_MS - SCRIPT_REPLY_MARGIN_MS,
       });
       metrics.storage = 'redis';
     } else {
@@ -74,11 +97,34 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
       this.idempotency.sweep();
     }, SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
-    this.redis.client?.on('ready', () => void this.rotateUnrecorded());
+    this.redis.client?.on('ready', () => {
+      void this.syncClock();
+      void this.rotateUnrecorded();
+    });
+    if (this.redisLog !== null) {
+      if (this.redis.isReady) void this.syncClock();
+      this.clockTimer = setInterval(() => void this.syncClock(), CLOCK_SYNC_MS);
+      this.clockTimer.unref();
+    }
+  }
+
+  /**
+   * Publications carry a deadline on Redis's clock, so a script held by a frozen Redis and run after the
+   * publish gave up does nothing (no late delivery, no duplicate of the local copy).
+   */
+  private async syncClock(): Promise<void> {
+    if (this.redisLog === null || !this.redis.isReady) return;
+    try {
+      await withTimeout(this.redisLog.syncClock(), STREAM_REDIS_TIMEOUT_MS, REDIS_TIMEOUT_MESSAGE);
+    } catch (err) {
+      this.logger.debug({ message: 'Could not read the Redis clock', error: errorMessage(err) });
+    }
   }
 
   onApplicationShutdown(): void {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    if (this.retryTimer !== null) clearInterval(this.retryTimer);
+    if (this.clockTimer !== null) clearInterval(this.clockTimer);
   }
 
   /** True when positions come from Redis and publications reach the replicas on `channel`. */
@@ -105,18 +151,42 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
     const rotate = new Set(request.streams.filter((s) => this.unrecorded.has(s)));
     let outcome: PublishOutcome;
     try {
-      outcome = await this.log.publish(request, rotate);
+      this.requireConnection();
+      outcome = await withTimeout(
+        this.log.publish(request, rotate),
+        STREAM_REDIS_TIMEOUT_MS,
+        REDIS_TIMEOUT_MESSAGE,
+      );
     } catch (err) {
       this.markUnrecorded(request.streams);
       this.metrics.recordUnrecorded(request.streams);
+      this.core.recordInternalError(STREAM_PUBLISH_ERROR_KIND);
+      if (this.failingSince === null) {
+        this.failingSince = Date.now();
+        this.logger.error({
+          message:
+            'Could not record a publication in Redis: delivering on this instance only, without positions, until Redis is back',
+          error: errorMessage(err),
+        });
+      }
       return { kind: 'unrecorded', reason: errorMessage(err) };
+    }
+    if (this.failingSince !== null) {
+      this.logger.log({
+        message: 'Recording publications in Redis again',
+        outageMs: Date.now() - this.failingSince,
+      });
+      this.failingSince = null;
     }
     if (outcome.kind === 'published') {
       for (const s of rotate) this.unrecorded.delete(s);
       this.metrics.recordPublished(request.streams);
       // Without Redis, keys live here; with it, the script stored the answer atomically with the publication.
       if (idem !== undefined && !this.log.shared) {
-        this.idempotency.set(idem.keyHash, { bodyHash: idem.bodyHash, result: idem.resultHead + JSON.stringify(outcome.message.pos) + '}' });
+        this.idempotency.set(idem.keyHash, {
+          bodyHash: idem.bodyHash,
+          result: idem.resultHead + JSON.stringify(outcome.message.pos) + '}',
+        });
       }
     }
     return outcome;
@@ -130,14 +200,29 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
   /** The stream's position and, with `since`, what was published after it. Never rejects. */
   async resume(stream: string, since: StreamPosition | null): Promise<StreamResumeOutcome> {
     try {
+      this.requireConnection();
       if (this.unrecorded.has(stream)) {
-        await this.log.rotate(stream);
+        await withTimeout(this.log.rotate(stream), STREAM_REDIS_TIMEOUT_MS, REDIS_TIMEOUT_MESSAGE);
         this.unrecorded.delete(stream);
       }
-      return await this.log.resume(stream, since, this.historySize);
+      return await withTimeout(
+        this.log.resume(stream, since, this.historySize),
+        STREAM_REDIS_TIMEOUT_MS,
+        REDIS_TIMEOUT_MESSAGE,
+      );
     } catch (err) {
       return { result: 'unavailable', reason: errorMessage(err) };
     }
+  }
+
+  /**
+   * Fails at once while Redis is not connected: a command would otherwise wait in the offline queue (before the
+   * first connection) for up to its timeout, and a subscribe or publish must not. A hung Redis that is still
+   * "connected" is bounded by the client's command timeout.
+   */
+  private requireConnection(): void {
+    if (this.log.shared && !this.redis.isReady)
+      throw new Error(`Redis connection is not available (status: ${this.redis.status})`);
   }
 
   /** How many streams wait for a new epoch (delivered here while Redis was unreachable). */
@@ -149,6 +234,15 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
     for (const s of streams) {
       this.unrecorded.delete(s);
       this.unrecorded.add(s);
+    }
+    if (this.retryTimer === null) {
+      this.retryTimer = setInterval(() => {
+        if (this.unrecorded.size === 0) {
+          clearInterval(this.retryTimer as NodeJS.Timeout);
+          this.retryTimer = null;
+        } else if (this.redis.isReady) void this.rotateUnrecorded();
+      }, ROTATE_RETRY_MS);
+      this.retryTimer.unref();
     }
     while (this.unrecorded.size > MAX_UNRECORDED_STREAMS) {
       const oldest = this.unrecorded.values().next().value as string;
@@ -172,8 +266,9 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
           this.unrecorded.delete(s);
           done += 1;
         } catch (err) {
-          this.logger.warn({
-            message: 'Could not start a new epoch for streams published while Redis was unreachable; will retry when it reconnects',
+          // Retried every ROTATE_RETRY_MS and on reconnect; the outage itself is logged once by publish().
+          this.logger.debug({
+            message: 'Could not yet start a new epoch for streams published while Redis was unreachable',
             pending: this.unrecorded.size,
             error: errorMessage(err),
           });

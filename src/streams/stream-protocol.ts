@@ -17,12 +17,14 @@
 /** The shortest time a stream's epoch and last offset are kept after its last use. */
 export const META_TTL_MS = 24 * 60 * 60 * 1000;
 
-export const streamMetaKey = (service: string, stream: string): string => `${service}:stream:{${stream}}:meta`;
+export const streamMetaKey = (service: string, stream: string): string =>
+  `${service}:stream:{${stream}}:meta`;
 export const streamLogKey = (service: string, stream: string): string => `${service}:stream:{${stream}}:log`;
 /** The pub/sub channel every replica listens on; one channel keeps one global order of publications. */
 export const streamChannel = (service: string): string => `${service}:streams`;
 /** Where an Idempotency-Key's first result is kept (the key itself is hashed by the caller). */
-export const idempotencyKey = (service: string, keyHash: string): string => `${service}:idempotency:${keyHash}`;
+export const idempotencyKey = (service: string, keyHash: string): string =>
+  `${service}:idempotency:${keyHash}`;
 
 export interface StreamPosition {
   epoch: string;
@@ -80,11 +82,18 @@ const RUN_ID = `local run = string.match(redis.call('INFO', 'server'), 'run_id:(
  * KEYS: meta1, log1[, meta2, log2], idempotencyKey (always last; ignored when ARGV[2] is '0').
  * ARGV: 1 stream count, 2 has idempotency key ('1'/'0'), 3 history size, 4 history ttl ms, 5 meta ttl ms,
  *   6 idempotency ttl ms, 7 body hash, 8 message head, 9 result head, 10 channel, 11 new epoch candidate,
- *   then per stream: its name, and '1' if its epoch must change now (this replica delivered publications of it
- *   that Redis never recorded).
- * Returns {'ok', positionsJson, receivers} or {'repeat', storedRecord}.
+ *   12 deadline (ms on Redis's clock; '0' for none), then per stream: its name, and '1' if its epoch must
+ *   change now (this replica delivered publications of it that Redis never recorded).
+ * Returns {'ok', positionsJson, receivers}, {'repeat', storedRecord} or {'late'}: the script ran after its
+ * deadline (Redis was frozen and the caller has given up on it and delivered it its own way), so it did nothing.
+ * A publication is therefore either recorded and broadcast in time, or never: not late.
  */
 export const PUBLISH_SCRIPT = `
+local deadline = tonumber(ARGV[12])
+if deadline > 0 then
+  local now = redis.call('TIME')
+  if tonumber(now[1]) * 1000 + tonumber(now[2]) / 1000 > deadline then return {'late'} end
+end
 local n = tonumber(ARGV[1])
 local idem = KEYS[2 * n + 1]
 if ARGV[2] == '1' then
@@ -97,7 +106,7 @@ local parts = {}
 local offsets = {}
 for i = 1, n do
   local meta, log = KEYS[2 * i - 1], KEYS[2 * i]
-  local name, rotate = ARGV[10 + 2 * i], ARGV[11 + 2 * i]
+  local name, rotate = ARGV[11 + 2 * i], ARGV[12 + 2 * i]
   local m = redis.call('HMGET', meta, 'epoch', 'offset', 'run')
   local epoch, offset = m[1], tonumber(m[2]) or 0
   if (not epoch) or m[3] ~= run or rotate == '1' then

@@ -31,7 +31,10 @@ export class StreamsMetrics implements MetricsSnapshotContributor {
     unrecorded: 0,
     replayed: 0,
     repeats: 0,
-    resumes: { recovered: 0, expired: 0, epoch_changed: 0, unavailable: 0 } as Record<ResumeMetricResult, number>,
+    resumes: { recovered: 0, expired: 0, epoch_changed: 0, unavailable: 0 } as Record<
+      ResumeMetricResult,
+      number
+    >,
   };
   /** Set by StreamHistory once it knows where history lives. */
   storage: 'redis' | 'memory' = 'memory';

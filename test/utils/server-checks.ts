@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { closeAll, connectClient, emitAck, nextEvent } from './socket-client';
+import { closeAll, connectClient, emitAck, nextEvent, subscribed } from './socket-client';
 
 let probeCount = 0;
 
@@ -7,16 +7,20 @@ let probeCount = 0;
  * What every fault and abuse case ends with: the server is alive for everyone else. GET /health is 200 and a
  * brand-new, well-behaved client connects, subscribes and receives a POST /events publish.
  */
-export async function expectServerServes(url: string, publishToken: string): Promise<void> {
+export async function expectServerServes(
+  url: string,
+  publishToken: string,
+  /** Whether the stream history is reachable (false while Redis is down: the ack's position is null). */
+  history = true,
+): Promise<void> {
   const health = await request(url).get('/health').timeout(5000);
   expect(health.status).toBe(200);
   const portfolio = `probe${++probeCount}`;
   const socket = await connectClient(url, `probe-user-${probeCount}`, [portfolio]);
   try {
-    await expect(emitAck(socket, 'portfolio:subscribe', { portfolioId: portfolio })).resolves.toEqual({
-      ok: true,
-      portfolioId: portfolio,
-    });
+    await expect(emitAck(socket, 'portfolio:subscribe', { portfolioId: portfolio })).resolves.toEqual(
+      history ? subscribed(portfolio) : subscribed(portfolio, null),
+    );
     const received = nextEvent<{ portfolioId: string; data: unknown }>(socket, 'portfolio:update', 5000);
     const res = await request(url)
       .post('/events')

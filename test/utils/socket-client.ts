@@ -88,6 +88,41 @@ export async function connectError(
   throw new Error('expected the connection to be refused');
 }
 
+/**
+ * The exact ack of `portfolio:subscribe` without `since` (docs/socket-contract.md): the stream and its current
+ * position. `position: null` is what it says while the history is unavailable (Redis unreachable).
+ */
+export function subscribed(
+  portfolioId: string,
+  position: unknown = { epoch: expect.any(String), offset: expect.any(Number) },
+) {
+  return { ok: true, portfolioId, stream: `portfolio:${portfolioId}`, position };
+}
+
+const anyPosition = () => ({ epoch: expect.any(String), offset: expect.any(Number) });
+
+/** The exact 202 body of POST /events for a publication recorded in each of `rooms` (its streams). */
+export function accepted(event: string, rooms: string[], delivered: number) {
+  return {
+    event,
+    rooms,
+    delivered,
+    id: expect.any(String),
+    positions: Object.fromEntries(rooms.map((r) => [r, anyPosition()])),
+  };
+}
+
+/** The exact event a client receives: the published fields plus its id and its position in each stream. */
+export function positioned(fields: Record<string, unknown>, streams: string[]) {
+  return {
+    ...fields,
+    id: expect.any(String),
+    stream: streams[0],
+    position: anyPosition(),
+    positions: Object.fromEntries(streams.map((s) => [s, anyPosition()])),
+  };
+}
+
 /** Emits with an acknowledgement, failing after `timeoutMs` instead of hanging. */
 export function emitAck<T = any>(socket: Socket, event: string, ...args: unknown[]): Promise<T> {
   return socket.timeout(5000).emitWithAck(event, ...args) as Promise<T>;

@@ -102,12 +102,19 @@ export class StreamPublisher {
       streamArgs.push(s, '0');
     }
     const bodyHash = sha256(
-      JSON.stringify([input.event, input.portfolioId ?? null, 'userId' in input ? (input.userId ?? null) : null, input.data]),
+      JSON.stringify([
+        input.event,
+        input.portfolioId ?? null,
+        'userId' in input ? (input.userId ?? null) : null,
+        input.data,
+      ]),
     );
     keys.push(key === undefined ? keys[0] : idempotencyKey(this.service, sha256(key)));
     const resultHead = `{"event":${JSON.stringify(input.event)},"rooms":${JSON.stringify(streams)},"delivered":0,"id":${JSON.stringify(id)},"positions":`;
     const reply = await (
-      this.redis as unknown as { streamPublish(...a: Array<string | number>): Promise<[string, string, number?]> }
+      this.redis as unknown as {
+        streamPublish(...a: Array<string | number>): Promise<[string, string, number?]>;
+      }
     ).streamPublish(
       keys.length,
       ...keys,
@@ -122,12 +129,17 @@ export class StreamPublisher {
       resultHead,
       streamChannel(this.service),
       newEpoch(),
+      // No deadline: a publish that timed out may still run; retry with the same idempotency key.
+      0,
       ...streamArgs,
     );
     if (reply[0] === 'repeat') {
       const cut = reply[1].indexOf('\n');
       if (reply[1].slice(0, cut) !== bodyHash) throw new IdempotencyConflictError();
-      const first = JSON.parse(reply[1].slice(cut + 1)) as { id: string; positions: Record<string, StreamPosition> };
+      const first = JSON.parse(reply[1].slice(cut + 1)) as {
+        id: string;
+        positions: Record<string, StreamPosition>;
+      };
       return { id: first.id, positions: first.positions, receivers: 0, repeated: true };
     }
     return {
@@ -143,7 +155,11 @@ function streamsOf(input: PublishEvent): string[] {
   const check = (id: string | undefined, what: string) => {
     if (id !== undefined && !PORTFOLIO_ID.test(id) && what === 'portfolioId')
       throw new TypeError('portfolioId must be 1-64 characters of letters, digits, "_" or "-"');
-    if (id !== undefined && what === 'userId' && (id.length === 0 || id.length > 128 || /[\x00-\x1f\x7f]/.test(id)))
+    if (
+      id !== undefined &&
+      what === 'userId' &&
+      (id.length === 0 || id.length > 128 || hasControlChars(id))
+    )
       throw new TypeError('userId must be 1-128 characters without control characters');
   };
   if (typeof input.data !== 'object' || input.data === null || Array.isArray(input.data))
@@ -153,7 +169,8 @@ function streamsOf(input: PublishEvent): string[] {
     if (input.portfolioId === undefined) throw new TypeError('portfolioId is required for portfolio:update');
     return [`portfolio:${input.portfolioId}`];
   }
-  if (input.event !== 'trade:executed') throw new TypeError('event must be portfolio:update or trade:executed');
+  if (input.event !== 'trade:executed')
+    throw new TypeError('event must be portfolio:update or trade:executed');
   check(input.userId, 'userId');
   check(input.portfolioId, 'portfolioId');
   const streams = [];
@@ -161,6 +178,15 @@ function streamsOf(input: PublishEvent): string[] {
   if (input.portfolioId !== undefined) streams.push(`portfolio:${input.portfolioId}`);
   if (streams.length === 0) throw new TypeError('userId or portfolioId (or both) is required');
   return streams;
+}
+
+/** C0 controls and DEL: never part of a user id (they would end up in room names and logs). */
+function hasControlChars(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
 }
 
 function sha256(text: string): string {
