@@ -208,7 +208,7 @@ export class StreamTracker<C = undefined> {
     if (standings.every(([, , standing]) => standing === 'past')) return; // a duplicate in every stream
     const blocked = standings.some(([, , standing]) => standing === 'future');
     if (!blocked && !standings.some(([stream, state]) => state.held.has(entry.positions[stream].offset))) {
-      this.commit(entry);
+      this.drain(this.commit(entry));
       return;
     }
     for (const [stream, state, standing] of standings) {
