@@ -185,6 +185,19 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000
   }
 }
 
+/** The promise's value, or a failure naming `what` after `timeoutMs`. */
+async function within<T>(what: string, promise: Promise<T>, timeoutMs = 5_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const P = 'portfolio:p1';
 const U = 'user:u1';
 
@@ -372,11 +385,11 @@ describe(TradingClient.name, () => {
       client.once('disconnected', (e) => resolve(e.reason)),
     );
     server.sockets()[0].conn.close();
-    expect(await disconnected).toBe('transport close');
+    expect(await within('the disconnect', disconnected)).toBe('transport close');
     // Published while the client is away: only a resume can bring these.
     const b = server.publish('portfolio:update', { portfolioId: 'p1' });
     const c = server.publish('trade:executed', { userId: 'u1' });
-    expect(await reconnected).toBe(true);
+    expect(await within('the reconnect', reconnected)).toBe(true);
     await waitFor('the replays', () => log.length === 3);
     const last = await barrier();
     expect(log.slice(0, 3).sort()).toEqual([a.payload.id, b.payload.id, c.payload.id].sort());
@@ -398,7 +411,7 @@ describe(TradingClient.name, () => {
     const socket = server.sockets()[0];
     socket.emit('server:shutdown', { reconnect: true });
     socket.conn.close();
-    expect(await reconnected).toBe(true);
+    expect(await within('the reconnect', reconnected)).toBe(true);
     await waitFor('the re-subscribe', () => server.subscribes.length === 2);
     expect(server.subscribes[1]).toEqual({ portfolioId: 'p1', since: { epoch: 'e1', offset: 1 } });
     expect(server.auths).toHaveLength(2);
