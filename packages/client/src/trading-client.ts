@@ -45,9 +45,10 @@ export interface DisconnectedEvent {
   willReconnect: boolean;
 }
 
-export interface TradingClientEvents {
-  'portfolio:update': PortfolioUpdateEvent;
-  'trade:executed': TradeExecutedEvent;
+/** The client's events; the type parameters type the `data` of the two publication events. */
+export interface TradingClientEvents<PortfolioData = unknown, TradeData = unknown> {
+  'portfolio:update': PortfolioUpdateEvent<PortfolioData>;
+  'trade:executed': TradeExecutedEvent<TradeData>;
   /** Delivery of a stream could not stay gap-free: refetch its snapshot; events after `position` follow. */
   resync: ResyncEvent;
   connected: ConnectedEvent;
@@ -101,7 +102,9 @@ const UNAUTHORIZED = 'unauthorized';
  * The trading server's Socket.IO client: typed events, delivered once each and in order per stream, resumed
  * across reconnects, with `resync` when that cannot be guaranteed.
  */
-export class TradingClient extends TypedEmitter<TradingClientEvents> {
+export class TradingClient<PortfolioData = unknown, TradeData = unknown> extends TypedEmitter<
+  TradingClientEvents<PortfolioData, TradeData>
+> {
   private readonly socket: Socket;
   private readonly tracker: StreamTracker<PublicationEventName>;
   private readonly portfolios = new Map<string, PortfolioSubscription>();
@@ -357,8 +360,11 @@ export class TradingClient extends TypedEmitter<TradingClientEvents> {
   }
 
   private deliver(name: PublicationEventName, event: PublicationFields): void {
-    if (name === PUBLICATION_EVENTS.PORTFOLIO_UPDATE) this.emit(name, event as PortfolioUpdateEvent);
-    else this.emit(name, event);
+    // Nothing checks `data` against the application's types: the type parameters are the application's own
+    // statement about what it publishes.
+    if (name === PUBLICATION_EVENTS.PORTFOLIO_UPDATE)
+      this.emit(name, event as PortfolioUpdateEvent<PortfolioData>);
+    else this.emit(name, event as TradeExecutedEvent<TradeData>);
   }
 
   private onUserStream(payload: unknown): void {
@@ -490,7 +496,7 @@ export class TradingClient extends TypedEmitter<TradingClientEvents> {
     this.emit('error', error);
   }
 
-  private listenerFailed(error: unknown, event: keyof TradingClientEvents): void {
+  private listenerFailed(error: unknown, event: keyof TradingClientEvents<PortfolioData, TradeData>): void {
     // An 'error' listener that throws has nowhere left to report to.
     if (event !== 'error') this.report(toError(error));
   }
