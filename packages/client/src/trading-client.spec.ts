@@ -419,6 +419,38 @@ describe(TradingClient.name, () => {
     expect(log).toEqual([a.payload.id, last]);
   });
 
+  it('reconnects after a server-side disconnect, which socket.io-client alone would not', async () => {
+    await ready();
+    const reconnected = new Promise<boolean>((resolve) =>
+      client.once('connected', (e) => resolve(e.reconnect)),
+    );
+    const disconnected = new Promise<{ reason: string; willReconnect: boolean }>((resolve) =>
+      client.once('disconnected', resolve),
+    );
+    server.sockets()[0].disconnect(true);
+    expect(await within('the disconnect', disconnected)).toEqual({
+      reason: 'io server disconnect',
+      willReconnect: true,
+    });
+    expect(await within('the reconnect', reconnected)).toBe(true);
+    await waitFor('the re-subscribe', () => server.subscribes.length === 2);
+    expect(server.subscribes[1]).toEqual({ portfolioId: 'p1', since: { epoch: 'e1', offset: 0 } });
+  });
+
+  it('a failing token function is reported and retried, not left hanging', async () => {
+    let calls = 0;
+    start({
+      connectTimeoutMs: 3_000,
+      token: () => {
+        if (++calls === 1) throw new Error('token service down');
+        return 'good';
+      },
+    });
+    await client.connect();
+    expect(calls).toBe(2);
+    expect(errors.some((e) => e instanceof TradingClientError && e.code === 'TOKEN_UNAVAILABLE')).toBe(true);
+  });
+
   it('rejects a refused subscription with the server code and forgets it', async () => {
     await ready();
     await expect(client.subscribePortfolio('secret')).rejects.toMatchObject({ code: 'FORBIDDEN' });
