@@ -419,15 +419,9 @@ export class TradingClient<PortfolioData = unknown, TradeData = unknown> extends
     request.inflight = true;
     request.again = false;
     const generation = this.generation;
-    const sent = portfolio
-      ? this.request(
-          SOCKET_EVENTS.SUBSCRIBE,
-          since
-            ? { portfolioId: portfolio.portfolioId, since }
-            : {
-                portfolioId: portfolio.portfolioId,
-              },
-        )
+    const { portfolioId } = portfolio ?? {};
+    const sent = portfolioId
+      ? this.request(SOCKET_EVENTS.SUBSCRIBE, since ? { portfolioId, since } : { portfolioId })
       : this.request(SOCKET_EVENTS.USER_RESUME, { since });
     sent.then(
       (ack) => {
