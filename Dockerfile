@@ -7,7 +7,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+RUN npm run build:server && npm prune --omit=dev --no-audit --no-fund
 
 # ---- runtime: production dependencies and the build only, non-root, tini as PID 1 ----
 FROM node:24-bookworm-slim AS runtime
