@@ -1,7 +1,7 @@
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
 import { createMetricsApp, MetricsApp, scrape, seriesValue as value } from './utils/metrics-helpers';
-import { connectClient, emitAck } from './utils/socket-client';
+import { connectClient, emitAck, subscribed } from './utils/socket-client';
 
 const PUBLISH_TOKEN = 'publish-token-for-metrics-tests-0123';
 
@@ -45,10 +45,7 @@ describe('Metrics from real WebSocket traffic (e2e)', () => {
 
     // 3 ok, 1 forbidden, 2 invalid subscribes; 1 unsubscribe; 4 unknown events (no ack: ignored).
     for (const s of [a1, a2, b1])
-      expect(await emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).toEqual({
-        ok: true,
-        portfolioId: 'p1',
-      });
+      expect(await emitAck(s, 'portfolio:subscribe', { portfolioId: 'p1' })).toEqual(subscribed('p1'));
     expect((await emitAck(a1, 'portfolio:subscribe', { portfolioId: 'p2' })).error.code).toBe('FORBIDDEN');
     expect((await emitAck(a1, 'portfolio:subscribe', { portfolioId: '../etc' })).error.code).toBe(
       'INVALID_PAYLOAD',
