@@ -22,10 +22,13 @@ describe('configuration documentation', () => {
     expect(missing).toEqual([]);
   });
 
-  it.each(['README.md', join('docs', 'configuration.md')])('%s names only variables the schema reads', (file) => {
-    const readme = readFileSync(join(root, file), 'utf8');
-    const rows = [...readme.matchAll(/^\| `([A-Z][A-Z0-9_]*)`/gm)].map((m) => m[1]);
-    expect(rows.length).toBeGreaterThan(0);
-    expect(rows.filter((name) => !ENV_VARIABLE_NAMES.includes(name))).toEqual([]);
-  });
+  it.each(['README.md', join('docs', 'configuration.md')])(
+    '%s names only variables the schema reads',
+    (file) => {
+      const readme = readFileSync(join(root, file), 'utf8');
+      const rows = [...readme.matchAll(/^\| `([A-Z][A-Z0-9_]*)`/gm)].map((m) => m[1]);
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.filter((name) => !ENV_VARIABLE_NAMES.includes(name))).toEqual([]);
+    },
+  );
 });

@@ -20,6 +20,7 @@ import { SlowConsumerGuard } from './slow-consumer.guard';
 import { SocketAdapterState } from './socket-adapter-state';
 import { SocketEventGate } from './socket-event-gate';
 import { UserConnectionCap } from './user-connection-cap';
+import { WsTrafficMetrics } from './ws-traffic.metrics';
 
 @Module({
   imports: [DiscoveryModule, MetricsModule, ErrorTrackingModule],
@@ -38,6 +39,7 @@ import { UserConnectionCap } from './user-connection-cap';
     { provide: ConnectionCounts, useExisting: ConnectionRegistry },
     SocketAdapterState,
     RealtimeMetrics,
+    WsTrafficMetrics,
     HandshakeAdmission,
     RealtimePublisher,
   ],
