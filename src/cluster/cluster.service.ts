@@ -22,6 +22,8 @@ export interface InstanceHeartbeat {
   uniqueUsers: number;
   uptime: number;
   startedAt: string;
+  /** When the instance wrote this heartbeat, epoch ms by its own clock (compared only with its own probes). */
+  at: number;
 }
 
 export interface ClusterView {
@@ -96,6 +98,7 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
       uniqueUsers: this.connections.uniqueUsers,
       uptime: Math.round(process.uptime()),
       startedAt: this.instance.startedAt.toISOString(),
+      at: Date.now(),
     };
   }
 
@@ -142,6 +145,11 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
       ...(degraded ? { degraded: true as const } : {}),
       timestamp: new Date().toISOString(),
     };
+  }
+
+  /** The other live instances, from their heartbeats; rejects when Redis cannot be read (never without Redis). */
+  async peers(): Promise<InstanceHeartbeat[]> {
+    return (await this.readOthers()).filter((i) => i.instanceId !== this.instance.id);
   }
 
   private async readOthers(): Promise<InstanceHeartbeat[]> {

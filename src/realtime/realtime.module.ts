@@ -43,8 +43,9 @@ import { WsTrafficMetrics } from './ws-traffic.metrics';
     HandshakeAdmission,
     RealtimePublisher,
   ],
-  // Cluster heartbeats read the counts; app.setup.ts reaches the adapter's providers through app.get().
-  exports: [ConnectionCounts],
+  // Cluster heartbeats read the counts and its delivery probes use the Socket.IO server; app.setup.ts reaches
+  // the adapter's providers through app.get().
+  exports: [ConnectionCounts, SocketAdapterState],
 })
 export class RealtimeModule implements NestModule {
   /**
