@@ -22,6 +22,7 @@ import {
   CLUSTER_PROBE_EVENT,
   DELIVERY_CRITICAL_INTERVALS,
   DELIVERY_WARNING_INTERVALS,
+  deliveryCheckIntervalMs,
 } from './cluster.metric-names';
 
 /** What one probe carries: who sent it, when (epoch ms, the sender's clock) and its sequence number. */
@@ -133,9 +134,9 @@ export class ClusterProbes
     return this.redis.isConfigured;
   }
 
-  /** How often the cluster.delivery monitor looks: a quarter interval, so it fires soon after two are missed. */
+  /** How often the cluster.delivery monitor looks. */
   get checkIntervalMs(): number {
-    return Math.max(100, Math.floor(this.intervalMs / 4));
+    return deliveryCheckIntervalMs(this.intervalMs);
   }
 
   get warningMs(): number {

@@ -15,3 +15,8 @@ export const CLUSTER_PROBE_EVENT = 'cluster:probe';
 /** cluster.delivery: a live peer silent for this many probe intervals is a warning, this many critical. */
 export const DELIVERY_WARNING_INTERVALS = 2;
 export const DELIVERY_CRITICAL_INTERVALS = 4;
+
+/** How often cluster.delivery is checked: a quarter interval, so it fires soon after the second missed probe. */
+export function deliveryCheckIntervalMs(probeIntervalMs: number): number {
+  return Math.max(100, Math.floor(probeIntervalMs / 4));
+}
