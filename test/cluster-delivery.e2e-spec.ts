@@ -53,6 +53,8 @@ describe('Cross-replica delivery probes and cluster.delivery (e2e)', () => {
     sampleValue(await exposition(r.url), 'cluster_probes_received_total') ?? 0;
   const probeAge = async (r: Replica, peer: string) =>
     sampleValue(await exposition(r.url), 'cluster_probe_age_seconds', { peer });
+  /** A CLIENT subcommand on the test's own connection to Redis. */
+  const client = (...args: string[]) => admin.call('CLIENT', ...args);
   /** Resolves with the ms it took until `check` held; throws after `ms`. */
   const within = async (ms: number, check: () => Promise<boolean>): Promise<number> => {
     const start = Date.now();
@@ -139,7 +141,7 @@ describe('Cross-replica delivery probes and cluster.delivery (e2e)', () => {
    * patterns each is subscribed to.
    */
   const pubsubClients = async () =>
-    ((await admin.client('LIST', 'TYPE', 'pubsub')) as string)
+    ((await client('LIST', 'TYPE', 'pubsub')) as string)
       .split('\n')
       .filter((l) => l.includes('socket.io-sub'))
       .map((l) => `${/name=(\S+)/.exec(l)?.[1]} ${/ sub=\d+/.exec(l)?.[0]} ${/ psub=\d+/.exec(l)?.[0]}`)
@@ -148,12 +150,12 @@ describe('Cross-replica delivery probes and cluster.delivery (e2e)', () => {
   it('CLIENT KILL TYPE pubsub: ioredis reconnects and resubscribes the adapter at once, so delivery resumes and nothing fires', async () => {
     const before = await pubsubClients();
     expect(before).toHaveLength(2);
-    const ids = ((await admin.client('LIST', 'TYPE', 'pubsub')) as string).match(/id=\d+/g) ?? [];
-    const killed = (await admin.client('KILL', 'TYPE', 'pubsub')) as number;
+    const ids: string[] = ((await client('LIST', 'TYPE', 'pubsub')) as string).match(/id=\d+/g) ?? [];
+    const killed = (await client('KILL', 'TYPE', 'pubsub')) as number;
     expect(killed).toBe(2);
     // New connections (new ids), the same two subscribers, subscribed again to the adapter's channels.
     await waitFor(async () => {
-      const list = (await admin.client('LIST', 'TYPE', 'pubsub')) as string;
+      const list = (await client('LIST', 'TYPE', 'pubsub')) as string;
       const now = list.match(/id=\d+/g) ?? [];
       return now.length === 2 && now.every((id) => !ids.includes(id));
     }, 5000);
@@ -167,7 +169,7 @@ describe('Cross-replica delivery probes and cluster.delivery (e2e)', () => {
   it("CLIENT KILL TYPE pubsub while B's subscriber cannot reconnect: B alerts within two intervals, A (reconnected) does not; resolved once B's reconnect succeeds", async () => {
     path.refuseSubscribers = true;
     try {
-      expect(await admin.client('KILL', 'TYPE', 'pubsub')).toBe(2);
+      expect(await client('KILL', 'TYPE', 'pubsub')).toBe(2);
       const firedAfter = await within(FIRE_WITHIN_MS, () => deliveryActive(b));
       expect(firedAfter).toBeLessThanOrEqual(FIRE_WITHIN_MS);
       expect(path.refused).toBeGreaterThan(0);
@@ -184,7 +186,7 @@ describe('Cross-replica delivery probes and cluster.delivery (e2e)', () => {
 
   /** ids of the adapter subscribers' connections, whatever mode they are in. */
   const subscriberIds = async () =>
-    ((await admin.client('LIST')) as string)
+    ((await client('LIST')) as string)
       .split('\n')
       .filter((l) => l.includes(':socket.io-sub:'))
       .map((l) => /id=(\d+)/.exec(l)?.[1] ?? '');
@@ -194,7 +196,7 @@ describe('Cross-replica delivery probes and cluster.delivery (e2e)', () => {
     // Subscribing (and publishing) is refused from now on; keys and PING are not.
     await admin.acl('SETUSER', 'default', 'resetchannels');
     try {
-      await admin.client('KILL', 'TYPE', 'pubsub').catch(() => 0);
+      await client('KILL', 'TYPE', 'pubsub').catch(() => 0);
       const fired = await Promise.all([
         within(FIRE_WITHIN_MS, () => deliveryActive(a)),
         within(FIRE_WITHIN_MS, () => deliveryActive(b)),
@@ -210,7 +212,7 @@ describe('Cross-replica delivery probes and cluster.delivery (e2e)', () => {
     // Channels allowed again, and even a fresh connection: the failed resubscription emptied ioredis's list of
     // subscriptions, so it reconnects subscribed to nothing. Only a restart of the replica brings delivery back.
     const old = await subscriberIds();
-    for (const id of old) await admin.client('KILL', 'ID', id);
+    for (const id of old) await client('KILL', 'ID', id);
     await waitFor(async () => {
       const now = await subscriberIds();
       return now.length === 2 && now.every((id) => !old.includes(id));

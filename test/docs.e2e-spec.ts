@@ -76,10 +76,8 @@ function linksOf(markdown: string): string[] {
 /** Why a link from `file` (repository-relative) is broken, or null when it resolves inside the repository. */
 function brokenLink(file: string, target: string, root = ROOT): string | null {
   if (/^(https?:|mailto:)/i.test(target)) return null;
-  if (/^[a-z][a-z0-9+.-]*:/i.test(target))
-    return `${target}: a ${target.split(':')[0]}: link points outside the repository`;
-  if (isAbsolute(target) || target.startsWith('~'))
-    return `${target}: an absolute path points outside the repository`;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(target)) return `${target}: a ${target.split(':')[0]}: link points outside the repository`;
+  if (isAbsolute(target) || target.startsWith('~')) return `${target}: an absolute path points outside the repository`;
   const [pathPart, anchor] = target.split('#', 2) as [string, string | undefined];
   const path = decodeURIComponent(pathPart);
   const resolved = path === '' ? join(root, file) : resolve(dirname(join(root, file)), path);
@@ -100,9 +98,7 @@ function repositoryTextFiles(): string[] {
   });
   return listed
     .split('\0')
-    .filter(
-      (path) => path !== '' && !path.split('/').includes('node_modules') && existsSync(join(ROOT, path)),
-    )
+    .filter((path) => path !== '' && !path.split('/').includes('node_modules') && existsSync(join(ROOT, path)))
     .filter((path) => statSync(join(ROOT, path)).isFile())
     .filter((path) => !readFileSync(join(ROOT, path)).includes(0));
 }
@@ -141,11 +137,7 @@ describe('the manual', () => {
 
   it('names no file or notes that live outside the repository', () => {
     // Built from parts so that this file does not match itself.
-    const words = [
-      new RegExp(`\\b${'FAC'}${'TS'}\\b`),
-      new RegExp(`${'team'} ${'notes'}`, 'i'),
-      /\.\.\/shared\//,
-    ];
+    const words = [new RegExp(`\\b${'FAC'}${'TS'}\\b`), new RegExp(`${'team'} ${'notes'}`, 'i'), /\.\.\/shared\//];
     const offenders = repositoryTextFiles().flatMap((path) => {
       const text = readFileSync(join(ROOT, path), 'utf8');
       return words.filter((word) => word.test(text)).map((word) => `${path}: ${word.source}`);
@@ -159,9 +151,7 @@ describe(brokenLink.name, () => {
     expect(brokenLink('README.md', 'docs/runbook.md')).toBeNull();
     expect(brokenLink('README.md', 'docs/no-such-page.md')).toMatch(/no such file/);
     expect(brokenLink('README.md', 'docs/runbook.md#no-such-heading')).toMatch(/no heading/);
-    expect(brokenLink('docs/runbook.md', ['..', '..', 'shared', 'notes.md'].join('/'))).toMatch(
-      /outside the repository/,
-    );
+    expect(brokenLink('docs/runbook.md', ['..', '..', 'shared', 'notes.md'].join('/'))).toMatch(/outside the repository/);
     expect(brokenLink('README.md', '/etc/hosts')).toMatch(/absolute path/);
     expect(brokenLink('README.md', 'file:///etc/hosts')).toMatch(/outside the repository/);
     expect(brokenLink('README.md', 'https://socket.io/docs/v4/')).toBeNull();
@@ -169,13 +159,7 @@ describe(brokenLink.name, () => {
 
   it("follows GitHub's anchors: punctuation dropped, repeats numbered", () => {
     expect(headingSlug('Publish API: `POST /events`')).toBe('publish-api-post-events');
-    expect(headingSlug('`system.event_loop_delay_p99`: event loop')).toBe(
-      'systemevent_loop_delay_p99-event-loop',
-    );
-    expect([...anchorsOf('# A\n## Same\n```\n# not a heading\n```\n## Same\n')]).toEqual([
-      'a',
-      'same',
-      'same-1',
-    ]);
+    expect(headingSlug('`system.event_loop_delay_p99`: event loop')).toBe('systemevent_loop_delay_p99-event-loop');
+    expect([...anchorsOf('# A\n## Same\n```\n# not a heading\n```\n## Same\n')]).toEqual(['a', 'same', 'same-1']);
   });
 });
