@@ -54,8 +54,11 @@ export interface DeliverySnapshot {
 
 export interface ProbesSnapshot {
   intervalMs: number;
-  /** Each live peer: age of its last probe received here (ms; null before the first) and whether it is late. */
-  peers: Array<{ instanceId: string; ageMs: number | null; silent: boolean }>;
+  /**
+   * Each live peer: ms since its last probe arrived here (since it was first seen, before any) and whether it is
+   * silent (late while its heartbeat continues).
+   */
+  peers: Array<{ instanceId: string; ageMs: number; silent: boolean }>;
 }
 
 /** Rounds to `digits` decimals: the JSON figures are for people and dashboards, not for arithmetic. */
