@@ -6,6 +6,7 @@ import {
   DASHBOARD_FILE,
   dashboardJson,
   DEPLOY_ANNOTATION_EXPR,
+  deployAnnotationExpr,
   PANELS,
 } from '../deploy/grafana/dashboard.generator';
 import { DEFAULT_RULES_INPUT, RULE_FILES } from '../deploy/prometheus/rules.generator';
@@ -125,7 +126,8 @@ describe('Grafana dashboard against a live Prometheus scraping the server', () =
   );
 
   it('marks the start of the scraped server as a deploy, with its version', async () => {
-    const r = await prometheus.query(substitute(DEPLOY_ANNOTATION_EXPR));
+    // The scraped app runs in this test process, which may have started long before: a window that covers its start.
+    const r = await prometheus.query(substitute(deployAnnotationExpr(Math.ceil(process.uptime()) + 60)));
     expect(r.status).toBe('success');
     const marks = r.data.result.filter((x) => x.metric.instance === appTarget);
     expect(marks.map((x) => x.metric.version)).toEqual([APP_VERSION]);

@@ -252,7 +252,13 @@ const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
  * Deploy markers on every time panel: a process (re)start, read from prom-client's process_start_time_seconds,
  * joined to app_build_info for the version it started with.
  */
-export const DEPLOY_ANNOTATION_EXPR = `(changes(process_start_time_seconds{${S}}[2m]) > 0 or (time() - process_start_time_seconds{${S}}) < 120) * on (job, instance) group_left (version) ${METRIC.buildInfo}{${S}}`;
+export function deployAnnotationExpr(windowS: number): string {
+  return (
+    `(changes(process_start_time_seconds{${S}}[${windowS}s]) > 0 or (time() - process_start_time_seconds{${S}}) < ${windowS})` +
+    ` * on (job, instance) group_left (version) ${METRIC.buildInfo}{${S}}`
+  );
+}
+export const DEPLOY_ANNOTATION_EXPR = deployAnnotationExpr(120);
 
 function panel(spec: PanelSpec, index: number): Record<string, unknown> {
   return {
