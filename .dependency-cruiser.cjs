@@ -30,8 +30,8 @@ Object.assign(LAYERS, {
   history: [...INFRA, 'metrics'],
   // Cluster reads this instance's connection counts (realtime's ConnectionCounts).
   cluster: [...INFRA, 'metrics', 'realtime'],
-  // Alerts keep their history in history's stores.
-  alerts: [...INFRA, 'metrics', 'history'],
+  // Alerts keep their history in history's stores, and watch cross-replica delivery through cluster's probes.
+  alerts: [...INFRA, 'metrics', 'history', 'cluster'],
 });
 
 const folders = Object.keys(LAYERS);

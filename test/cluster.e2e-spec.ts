@@ -180,6 +180,7 @@ describe('Several replicas on one Redis (e2e)', () => {
         uniqueUsers: 2,
         uptime: expect.any(Number),
         startedAt: expect.any(String),
+        at: expect.any(Number),
       });
 
       c.proc.kill('SIGKILL');

@@ -10,6 +10,7 @@ import {
 } from '../src/history/history.types';
 import type { MetricsHistoryResponse } from '../src/history/history.service';
 import { MetricsSnapshotJob } from '../src/history/metrics-snapshot.job';
+import { APP_VERSION } from '../src/common/version';
 import { InstanceInfo } from '../src/lifecycle/instance-info';
 import { assertChromium, launch, LaunchedBrowser, saveScreenshot } from './utils/chromium';
 import { PageProblems } from './utils/page-problems';
@@ -39,6 +40,8 @@ interface ChartView {
   segments: number;
   marks: number;
   drawn: Array<{ t: number; x: number; to: string; key: string }>;
+  deployMarks: number;
+  deploysDrawn: number[];
   ticks: Array<{ value: number; label: string; minutes: number; hours: number }>;
   area: { top: number; bottom: number; left: number; right: number };
 }
@@ -59,6 +62,8 @@ function chartViews(page: Page): Promise<ChartView[]> {
         segments: chart.getDatasetMeta(0).dataset.segments.length,
         marks: Number(canvas.getAttribute('data-alert-marks')),
         drawn: chart.$alertMarksDrawn ?? [],
+        deployMarks: Number(canvas.getAttribute('data-deploy-marks')),
+        deploysDrawn: chart.$deployMarksDrawn ?? [],
         ticks: x.ticks.map((t: any) => ({
           value: t.value,
           label: t.label,
@@ -238,6 +243,10 @@ describe('Dashboard history in a real browser (e2e)', () => {
             httpErrorRate: (k % 7) / 2,
             rss: (200 + k) * MB,
             heapUsed: (80 + k) * MB,
+            // Two earlier processes of this instance (a deploy 55 minutes ago, a restart after the hole).
+            ...(k > 30
+              ? { version: '0.9.0', startedAt: new Date(now - 55 * MINUTE) }
+              : { version: '0.9.1', startedAt: new Date(now - 20.5 * MINUTE) }),
           }),
         );
       }
@@ -389,6 +398,25 @@ describe('Dashboard history in a real browser (e2e)', () => {
         'test.memory warning → critical',
       );
       await page.mouse.move(0, 0);
+    });
+
+    it('1 h: every chart marks each process start in the range (deploys and restarts) with its version', async () => {
+      const direct = await directHistory(t.url, 'range=1h');
+      const started = t.app.get(InstanceInfo).startedAt;
+      expect(direct.deploys).toEqual([
+        { instanceId, version: '0.9.0', startedAt: new Date(now - 55 * MINUTE).toISOString() },
+        { instanceId, version: '0.9.1', startedAt: new Date(now - 20.5 * MINUTE).toISOString() },
+        // The running process, from the real snapshot it took.
+        { instanceId, version: APP_VERSION, startedAt: started.toISOString() },
+      ]);
+      const views = await chartViews(page);
+      for (const v of views) {
+        expect(v.deployMarks).toBe(3);
+        expect(v.deploysDrawn).toEqual(direct.deploys.map((d) => Date.parse(d.startedAt)));
+      }
+      // Out of range: 24 h of history starts earlier, but no snapshot records a start before these.
+      const day = await directHistory(t.url, 'range=24h');
+      expect(day.deploys).toEqual(direct.deploys);
     });
 
     it('saves a screenshot of the 1 h view (docs/dashboard-history.png with UPDATE_DOCS_SCREENSHOTS=1)', async () => {

@@ -9,7 +9,7 @@ import type { ActiveAlert } from '../src/alerts/alert.types';
 import { ARTIFACTS, assertChromium, launch, LaunchedBrowser, saveScreenshot } from './utils/chromium';
 import { PageProblems } from './utils/page-problems';
 import { RedisTestServer } from './utils/redis-server';
-import { connectClient, emitAck } from './utils/socket-client';
+import { connectClient, connectError, disconnected, emitAck } from './utils/socket-client';
 import { createTestApp, TestApp } from './utils/test-app';
 
 const TOKEN = 'dashboard-token-for-tests-0123456789';
@@ -220,6 +220,49 @@ describe('Dashboard in a real browser (e2e)', () => {
     const file = await saveScreenshot(page, 'dashboard.png');
     expect(existsSync(file)).toBe(true);
   });
+
+  it('shows the delivery row: latency and backlog tiles, disconnect and refusal reasons, probe age per peer', async () => {
+    // One disconnect and one refusal the lists must show.
+    const leaving = await connectClient(t.url, 'dave', ['p1']);
+    const gone = disconnected(leaving);
+    leaving.disconnect();
+    await gone;
+    expect(await connectError(t.url, 'not-a-token')).toBeTruthy();
+    // A second replica on the same Redis: a peer whose delivery probes this one receives.
+    const peer = await createTestApp({
+      PUBLISH_TOKEN,
+      REDIS_URL: redis.url,
+      WS_TRANSPORTS: 'websocket',
+      CLUSTER_HEARTBEAT_MS: '500',
+      RAILWAY_REPLICA_ID: 'dashboard-peer',
+    });
+    try {
+      await page.waitForFunction(
+        () => {
+          const d = (globalThis as any).document;
+          return (
+            d.querySelector('#probe-rows tr[data-peer="dashboard-peer"]') !== null &&
+            /client_close/.test(d.querySelector('#disconnect-reasons').textContent) &&
+            /unauthorized/.test(d.querySelector('#refusal-reasons').textContent)
+          );
+        },
+        undefined,
+        { timeout: REFRESH_MS * 4, polling: 200 },
+      );
+      const row = page.locator('#probe-rows tr[data-peer="dashboard-peer"]');
+      expect(await row.locator('td').nth(2).textContent()).toBe('ok');
+      expect(await row.locator('td').nth(1).textContent()).toMatch(/^[\d.]+ s$/);
+      expect(await page.locator('#probes-none').isHidden()).toBe(true);
+      expect(await page.locator('#disconnect-reasons').textContent()).toMatch(/client_close · 1/);
+      expect(await page.locator('#refusal-reasons').textContent()).toMatch(/unauthorized · 1/);
+      expect(await page.locator('[data-metric="delivery.publishToEmitP99"]').textContent()).toMatch(/ ms$/);
+      expect(await page.locator('[data-metric="delivery.outputBacklog.totalBytes"]').textContent()).toMatch(
+        / (B|KB|MB)$/,
+      );
+    } finally {
+      await peer.close();
+    }
+  }, 30_000);
 
   it('renders alert messages as text, never as markup', async () => {
     // From here on the page refreshes every second (?refresh=1000), so the remaining cases run quickly.

@@ -2,9 +2,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import type { Socket } from 'socket.io-client';
-import { DASHBOARD_FILE, dashboardJson, PANELS } from '../deploy/grafana/dashboard.generator';
+import {
+  DASHBOARD_FILE,
+  dashboardJson,
+  DEPLOY_ANNOTATION_EXPR,
+  deployAnnotationExpr,
+  PANELS,
+} from '../deploy/grafana/dashboard.generator';
 import { DEFAULT_RULES_INPUT, RULE_FILES } from '../deploy/prometheus/rules.generator';
 import { METRIC } from '../deploy/server-metrics';
+import { APP_VERSION } from '../src/common/version';
 import { freePort } from './utils/ports';
 import { metricNamesIn } from './utils/promql';
 import { PROMETHEUS_BIN, PrometheusTestServer } from './utils/prometheus-server';
@@ -40,12 +47,23 @@ describe('Grafana dashboard against a live Prometheus scraping the server', () =
   const redis = new RedisTestServer();
   const prometheus = new PrometheusTestServer();
   let t: TestApp;
+  /** A second replica on the same Redis, so the scraped one has a peer to receive delivery probes from. */
+  let peer: TestApp;
   let appTarget: string;
   const sockets: Socket[] = [];
 
   beforeAll(async () => {
     await redis.start();
-    t = await createTestApp({ REDIS_URL: redis.url, METRICS_TOKEN: TOKEN });
+    const replica = (id: string) =>
+      createTestApp({
+        REDIS_URL: redis.url,
+        METRICS_TOKEN: TOKEN,
+        RAILWAY_REPLICA_ID: id,
+        CLUSTER_HEARTBEAT_MS: '200',
+        CLUSTER_PROBE_INTERVAL_MS: '200',
+        WS_BACKLOG_SAMPLE_MS: '200',
+      });
+    [t, peer] = await Promise.all([replica('grafana-a'), replica('grafana-b')]);
     appTarget = new URL(t.url).host;
     // A second target nobody listens on: a replica missing from the cluster, so the alert panel has an alert.
     const missing = `127.0.0.1:${await freePort()}`;
@@ -65,6 +83,10 @@ describe('Grafana dashboard against a live Prometheus scraping the server', () =
       );
       return r.status === 'success' && r.data.result.length > 0;
     });
+    await prometheus.waitFor('a probe age for the peer', async () => {
+      const r = await prometheus.query(`${METRIC.probeAge}{instance="${appTarget}", peer="grafana-b"}`);
+      return r.status === 'success' && r.data.result.length > 0;
+    });
     await prometheus.waitFor('the missing replica pending', async () => {
       const r = await prometheus.query('ALERTS{alertname="ClusterReplicaMissing"}');
       return r.status === 'success' && r.data.result.length > 0;
@@ -75,6 +97,7 @@ describe('Grafana dashboard against a live Prometheus scraping the server', () =
     for (const s of sockets) s.disconnect();
     await prometheus.stop();
     await t?.close();
+    await peer?.close();
     await redis.stop();
   });
 
@@ -101,6 +124,18 @@ describe('Grafana dashboard against a live Prometheus scraping the server', () =
       expect(r.data.result.length).toBeGreaterThan(0);
     },
   );
+
+  it('marks the start of the scraped server as a deploy, with its version', async () => {
+    // The scraped app runs in this test process, which may have started long before: a window that covers its start.
+    const r = await prometheus.query(substitute(deployAnnotationExpr(Math.ceil(process.uptime()) + 60)));
+    expect(r.status).toBe('success');
+    const marks = r.data.result.filter((x) => x.metric.instance === appTarget);
+    expect(marks.map((x) => x.metric.version)).toEqual([APP_VERSION]);
+    // Grafana draws it on every panel.
+    const annotations = (JSON.parse(dashboardJson()) as { annotations: { list: Array<{ expr: string }> } })
+      .annotations.list;
+    expect(annotations.map((a) => a.expr)).toEqual([DEPLOY_ANNOTATION_EXPR]);
+  });
 
   it('names only metrics the server exposes (panels and rules), and would catch one it does not', async () => {
     const declared = async (name: string) => {

@@ -229,6 +229,10 @@ if (mongoTestUri === undefined) {
         connections: i % 17,
         wsLatencyP95: (i * 37) % 101,
         cpu: i % 9,
+        // Two processes of mongo-a: the deploy markers must come out the same from both stores.
+        ...(i > 300
+          ? { version: '1', startedAt: new Date(now - 700 * MINUTE) }
+          : { version: '2', startedAt: new Date(now - 300.5 * MINUTE) }),
       });
       const b = snapshotRecord(now - i * MINUTE + 20_000, 'mongo-b', {
         connections: i % 5,
@@ -252,6 +256,8 @@ if (mongoTestUri === undefined) {
         const [fromMongo, fromMemory] = await Promise.all([mongo.series(query), memory.series(query)]);
         expect({ range, instanceId, ...fromMongo }).toEqual({ range, instanceId, ...fromMemory });
         expect(fromMongo.points.length).toBeGreaterThan(0);
+        const [startsMongo, startsMemory] = await Promise.all([mongo.starts(query), memory.starts(query)]);
+        expect({ range, instanceId, startsMongo }).toEqual({ range, instanceId, startsMongo: startsMemory });
       }
     }
     const res = await request(t.url).get('/metrics/history?range=24h').expect(200);

@@ -93,6 +93,15 @@ describe('Metrics (e2e)', () => {
           replayed: 0,
           idempotentRepeats: 0,
         },
+        delivery: {
+          publishToEmitP99: 0,
+          publishToEmitPerSecond: 0,
+          pubsubLagP99: 0,
+          outputBacklog: { sockets: 0, totalBytes: 0, maxBytes: 0, sampledAt: null },
+          traffic: { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0 },
+          topDisconnectReasons: [],
+          topRefusalReasons: [],
+        },
         timestamp: expect.any(String),
       });
       expect(new Date(res.body.timestamp).toISOString()).toBe(res.body.timestamp);

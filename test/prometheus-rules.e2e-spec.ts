@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
+import { Registry } from 'prom-client';
 import {
   DEFAULT_RULES_INPUT,
   PROMETHEUS_ONLY_KEYS,
@@ -14,10 +15,15 @@ import { METRIC_CONSECUTIVE, CONNECTIVITY_CONSECUTIVE } from '../src/alerts/aler
 import { ALERT_KEYS, alertNameFor } from '../src/alerts/alert-keys';
 import type { Monitor, Reading } from '../src/alerts/alert.types';
 import { CpuMonitor } from '../src/alerts/monitors/cpu.monitor';
+import { DeliveryMonitor } from '../src/alerts/monitors/delivery.monitor';
 import { MemoryMonitor } from '../src/alerts/monitors/memory.monitor';
 import { RedisMonitor } from '../src/alerts/monitors/redis.monitor';
 import { TrafficMonitor } from '../src/alerts/monitors/traffic.monitor';
+import { ClusterProbes } from '../src/cluster/cluster-probes';
+import type { ClusterService } from '../src/cluster/cluster.service';
 import { AppConfig } from '../src/config/app-config';
+import { InstanceInfo } from '../src/lifecycle/instance-info';
+import { SocketAdapterState } from '../src/realtime/socket-adapter-state';
 import type { MetricsService } from '../src/metrics/metrics.service';
 import type { RedisService } from '../src/redis/redis.service';
 import { exposedMetricNames, metricNamesIn, requirePromtool } from './utils/promql';
@@ -62,6 +68,16 @@ async function monitorReadings(): Promise<Array<{ reading: Reading; intervalMs: 
     new MemoryMonitor(config),
     new TrafficMonitor(metrics, config),
     new RedisMonitor(redis, config),
+    new DeliveryMonitor(
+      new ClusterProbes(
+        config,
+        redis,
+        new InstanceInfo(config),
+        new SocketAdapterState(),
+        { peers: () => Promise.resolve([]) } as unknown as ClusterService,
+        new Registry(),
+      ),
+    ),
   ];
   const out: Array<{ reading: Reading; intervalMs: number }> = [];
   for (const m of monitors) {

@@ -162,6 +162,77 @@ export const PANELS: PanelSpec[] = [
     ],
   },
   {
+    title: 'Publish to emit p99',
+    description: `99th percentile of the time from a publication entering a replica to its hand-off to the local sockets, by event (${METRIC.wsPublishToEmit}), and the cross-replica pub/sub lag p99 (${METRIC.wsPubsubLag}; compares two clocks).`,
+    unit: 's',
+    queries: [
+      {
+        expr: `histogram_quantile(0.99, sum by (event, le) (rate(${METRIC.wsPublishToEmit}_bucket{${S}}[${RATE}])))`,
+        legend: '{{event}}',
+      },
+      {
+        expr: `histogram_quantile(0.99, sum by (le) (rate(${METRIC.wsPubsubLag}_bucket{${S}}[${RATE}])))`,
+        legend: 'pub/sub lag',
+      },
+    ],
+  },
+  {
+    title: 'Cross-replica probe age',
+    description: `Seconds since each replica last received a delivery probe from each live peer (${METRIC.probeAge}); below the probe interval when delivery works. The silence the cluster.delivery alert fires on (${METRIC.deliverySilence}) per replica.`,
+    unit: 's',
+    queries: [
+      {
+        expr: `max by (instance, peer) (${METRIC.probeAge}{${S}})`,
+        legend: '{{instance}} ← {{peer}}',
+      },
+      { expr: `${METRIC.deliverySilence}{${S}}`, legend: 'silence {{instance}}' },
+    ],
+  },
+  {
+    title: 'Output backlog',
+    description: `What the server holds unsent for its sockets, sampled on a timer: total and largest per replica (${METRIC.wsOutputBacklogTotal}, ${METRIC.wsOutputBacklogMax}), and the p99 socket (${METRIC.wsOutputBacklog}). A socket reaching WS_MAX_PENDING_BYTES is cut as a slow consumer.`,
+    unit: 'bytes',
+    queries: [
+      { expr: `${METRIC.wsOutputBacklogTotal}{${S}}`, legend: 'total {{instance}}' },
+      { expr: `${METRIC.wsOutputBacklogMax}{${S}}`, legend: 'largest {{instance}}' },
+      {
+        expr: `histogram_quantile(0.99, sum by (le) (rate(${METRIC.wsOutputBacklog}_bucket{${S}}[${RATE}])))`,
+        legend: 'p99 socket',
+      },
+    ],
+  },
+  {
+    title: 'WebSocket traffic',
+    description: `Bytes per second to and from clients (${METRIC.wsBytesSent}, ${METRIC.wsBytesReceived}) over the selected replicas.`,
+    unit: 'Bps',
+    queries: [
+      { expr: `sum(rate(${METRIC.wsBytesSent}{${S}}[${RATE}]))`, legend: 'sent' },
+      { expr: `sum(rate(${METRIC.wsBytesReceived}{${S}}[${RATE}]))`, legend: 'received' },
+    ],
+  },
+  {
+    title: 'Top disconnect reasons',
+    description: `The five most frequent reasons WebSocket connections closed (${METRIC.wsDisconnects}), per second.`,
+    unit: 'ops',
+    queries: [
+      {
+        expr: `topk(5, sum by (reason) (rate(${METRIC.wsDisconnects}{${S}}[${RATE}])))`,
+        legend: '{{reason}}',
+      },
+    ],
+  },
+  {
+    title: 'Top refusal reasons',
+    description: `The five most frequent reasons new connections were refused (${METRIC.wsConnectionsRefused}), per second.`,
+    unit: 'ops',
+    queries: [
+      {
+        expr: `topk(5, sum by (reason) (rate(${METRIC.wsConnectionsRefused}{${S}}[${RATE}])))`,
+        legend: '{{reason}}',
+      },
+    ],
+  },
+  {
     title: 'Alerts firing',
     description: 'Alerts of the shipped Prometheus rules that are pending or firing, by name and severity.',
     unit: 'short',
@@ -176,6 +247,18 @@ export const PANELS: PanelSpec[] = [
 ];
 
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
+
+/**
+ * Deploy markers on every time panel: a process (re)start, read from prom-client's process_start_time_seconds,
+ * joined to app_build_info for the version it started with.
+ */
+export function deployAnnotationExpr(windowS: number): string {
+  return (
+    `(changes(process_start_time_seconds{${S}}[${windowS}s]) > 0 or (time() - process_start_time_seconds{${S}}) < ${windowS})` +
+    ` * on (job, instance) group_left (version) ${METRIC.buildInfo}{${S}}`
+  );
+}
+export const DEPLOY_ANNOTATION_EXPR = deployAnnotationExpr(120);
 
 function panel(spec: PanelSpec, index: number): Record<string, unknown> {
   return {
@@ -225,6 +308,21 @@ export function dashboard(): Record<string, unknown> {
     refresh: '30s',
     time: { from: 'now-6h', to: 'now' },
     timezone: 'browser',
+    annotations: {
+      list: [
+        {
+          name: 'Deploys',
+          datasource: DATASOURCE,
+          enable: true,
+          iconColor: 'purple',
+          expr: DEPLOY_ANNOTATION_EXPR,
+          step: '60s',
+          titleFormat: 'start {{instance}}',
+          textFormat: 'version {{version}}',
+          useValueForTime: false,
+        },
+      ],
+    },
     templating: {
       list: [
         { name: 'datasource', label: 'Datasource', type: 'datasource', query: 'prometheus', refresh: 1 },

@@ -5,7 +5,8 @@
  *   npm run rules:generate                       # the shipped files, from the schema's defaults
  *   ALERT_CPU_WARNING=60 npm run rules:generate -- --job=my-job --availability=99.95 --out=/tmp/rules
  *
- * Only ALERT_* variables are read from the environment (the same schema validates them as at start-up).
+ * Only ALERT_* variables and CLUSTER_PROBE_INTERVAL_MS (cluster.delivery's levels are counted in probe intervals)
+ * are read from the environment (the same schema validates them as at start-up).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -13,6 +14,11 @@ import { dump } from 'js-yaml';
 import { CONNECTIVITY_CONSECUTIVE, METRIC_CONSECUTIVE } from '../../src/alerts/alert-engine';
 import { ALERT_KEYS, AlertKey, alertNameFor } from '../../src/alerts/alert-keys';
 import { RESOURCE_LIMIT_METRICS } from '../../src/alerts/alerts.metrics';
+import {
+  DELIVERY_CRITICAL_INTERVALS,
+  DELIVERY_WARNING_INTERVALS,
+  deliveryCheckIntervalMs,
+} from '../../src/cluster/cluster.metric-names';
 import { Env, parseEnv } from '../../src/config/env.schema';
 import { HTTP_DURATION_BUCKETS as HTTP_BUCKETS_S, METRIC, WS_DURATION_BUCKETS } from '../server-metrics';
 
@@ -225,6 +231,17 @@ function thresholdSpecs(env: Env): ThresholdSpec[] {
       // prom-client resets its event-loop histogram at every scrape: the worst p99 of the last minute.
       expr: (s) => `1000 * max_over_time(nodejs_eventloop_lag_p99_seconds{${s}}[${RATE_WINDOW}])`,
       inputs: gauge('nodejs_eventloop_lag_p99_seconds', 1000),
+    },
+    {
+      key: ALERT_KEYS.clusterDelivery,
+      label: 'Cross-replica probe silence',
+      unit: 'ms',
+      warning: env.CLUSTER_PROBE_INTERVAL_MS * DELIVERY_WARNING_INTERVALS,
+      critical: env.CLUSTER_PROBE_INTERVAL_MS * DELIVERY_CRITICAL_INTERVALS,
+      intervalMs: deliveryCheckIntervalMs(env.CLUSTER_PROBE_INTERVAL_MS),
+      // The replica's own verdict (a live peer's probes late while its heartbeat continues), exported as a gauge.
+      expr: (s) => `1000 * ${METRIC.deliverySilence}{${s}}`,
+      inputs: gauge(METRIC.deliverySilence, 1000),
     },
   ];
 }
@@ -524,8 +541,9 @@ function thresholdTests(env: Env, input: RulesInput): PromtoolTest[] {
         exp_annotations: thresholdAnnotations(t, severity, input, fmt1(value), TEST_INSTANCE),
       }));
       const cases: AlertTestCase[] = [{ eval_time: `${fired}s`, alertname: name, exp_alerts: expected }];
-      // One evaluation short of the two-breach span: pending, not firing yet.
-      if (forMs > 0)
+      // One evaluation short of the two-breach span: pending, not firing yet (a span shorter than one test step,
+      // as cluster.delivery's quarter-interval checks give, has no such evaluation).
+      if (forMs > TEST_STEP_S * 1000)
         cases.unshift({ eval_time: `${forMs / 1000 - TEST_STEP_S}s`, alertname: name, exp_alerts: [] });
       out.push({
         name: `${name} ${target.what} (${fmt1(value)}${unitText(t.unit)})`,
@@ -731,7 +749,8 @@ export function generateRules(env: Env, input: RulesInput = DEFAULT_RULES_INPUT)
 /** The thresholds and intervals as the server parses them: ALERT_* variables only, defaults for the rest. */
 export function alertEnv(source: Record<string, string | undefined>): Env {
   const picked: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(source)) if (k.startsWith('ALERT_')) picked[k] = v;
+  for (const [k, v] of Object.entries(source))
+    if (k.startsWith('ALERT_') || k === 'CLUSTER_PROBE_INTERVAL_MS') picked[k] = v;
   return parseEnv(picked);
 }
 

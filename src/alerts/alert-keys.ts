@@ -9,6 +9,7 @@ export const ALERT_KEYS = {
   httpErrorRate: 'http.error_rate',
   httpResponseTime: 'http.response_time_p95',
   connections: 'websocket.connections',
+  clusterDelivery: 'cluster.delivery',
 } as const;
 
 export type AlertKey = (typeof ALERT_KEYS)[keyof typeof ALERT_KEYS];

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
+import { ClusterModule } from '../cluster/cluster.module';
 import { HistoryModule } from '../history/history.module';
 import { MetricsModule } from '../metrics/metrics.module';
 import { AlertDelivery } from './alert-delivery';
@@ -12,6 +13,7 @@ import { AlertsMetrics } from './alerts.metrics';
 import { Clock } from './clock';
 import { ClusterLock } from './cluster-lock';
 import { CpuMonitor } from './monitors/cpu.monitor';
+import { DeliveryMonitor } from './monitors/delivery.monitor';
 import { MemoryMonitor } from './monitors/memory.monitor';
 import { ALERT_MONITORS } from './monitors/monitor.tokens';
 import { RedisMonitor } from './monitors/redis.monitor';
@@ -25,7 +27,7 @@ import { SignedWebhookNotifier } from './notifiers/signed-webhook.notifier';
 import { SlackNotifier } from './notifiers/slack.notifier';
 
 @Module({
-  imports: [ScheduleModule.forRoot(), MetricsModule, HistoryModule],
+  imports: [ScheduleModule.forRoot(), MetricsModule, HistoryModule, ClusterModule],
   controllers: [AlertsController],
   providers: [
     Clock,
@@ -40,10 +42,11 @@ import { SlackNotifier } from './notifiers/slack.notifier';
     MemoryMonitor,
     CpuMonitor,
     TrafficMonitor,
+    DeliveryMonitor,
     {
       provide: ALERT_MONITORS,
       useFactory: (...monitors: unknown[]) => monitors,
-      inject: [RedisMonitor, MemoryMonitor, CpuMonitor, TrafficMonitor],
+      inject: [RedisMonitor, MemoryMonitor, CpuMonitor, TrafficMonitor, DeliveryMonitor],
     },
     SlackNotifier,
     DiscordNotifier,

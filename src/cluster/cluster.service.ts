@@ -23,6 +23,8 @@ export interface InstanceHeartbeat {
   uniqueUsers: number;
   uptime: number;
   startedAt: string;
+  /** When the instance wrote this heartbeat, epoch ms by its own clock (compared only with its own probes). */
+  at: number;
 }
 
 export interface ClusterView {
@@ -56,7 +58,7 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
     private readonly redis: RedisService,
     private readonly instance: InstanceInfo,
     private readonly connections: ConnectionCounts,
-    private readonly peers: ClusterPeers,
+    private readonly livePeers: ClusterPeers,
   ) {
     this.intervalMs = config.clusterHeartbeatMs;
     this.membersKey = clusterMembersKey(config.env.SERVICE_NAME);
@@ -98,6 +100,7 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
       uniqueUsers: this.connections.uniqueUsers,
       uptime: Math.round(process.uptime()),
       startedAt: this.instance.startedAt.toISOString(),
+      at: Date.now(),
     };
   }
 
@@ -117,7 +120,10 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
       );
       // The publisher judges Redis's subscriber count for a publication against the replicas alive now.
       const live = await this.readOthers();
-      this.peers.liveReplicas = Math.max(1, live.filter((i) => i.instanceId !== this.instance.id).length + 1);
+      this.livePeers.liveReplicas = Math.max(
+        1,
+        live.filter((i) => i.instanceId !== this.instance.id).length + 1,
+      );
     } catch (err) {
       this.logger.debug({ message: 'Cluster heartbeat failed', error: errorMessage(err) });
     } finally {
@@ -147,6 +153,11 @@ export class ClusterService implements OnApplicationBootstrap, BeforeApplication
       ...(degraded ? { degraded: true as const } : {}),
       timestamp: new Date().toISOString(),
     };
+  }
+
+  /** The other live instances, from their heartbeats; rejects when Redis cannot be read (never without Redis). */
+  async peers(): Promise<InstanceHeartbeat[]> {
+    return (await this.readOthers()).filter((i) => i.instanceId !== this.instance.id);
   }
 
   private async readOthers(): Promise<InstanceHeartbeat[]> {

@@ -38,6 +38,8 @@ export interface WsConfig {
   connectTimeoutMs: number;
   /** How long engine.io itself allows between a ping and its pong: pingInterval + pingTimeout. */
   heartbeatAllowanceMs: number;
+  /** How often each socket's unsent output is sampled into ws_output_backlog_*. */
+  backlogSampleMs: number;
 }
 
 /** Alert schedules and thresholds. Durations in ms; thresholds in their readings' units (%, ms, count). */
@@ -99,6 +101,8 @@ export class AppConfig {
   readonly healthCheckTimeoutMs: number;
   /** Cluster heartbeat and per-user cap refresh period, in ms. */
   readonly clusterHeartbeatMs: number;
+  /** How often each replica sends a delivery probe through the Socket.IO adapter, in ms. */
+  readonly clusterProbeIntervalMs: number;
 
   /** Sections are derived once here, units converted, so a use site reads `config.alerts.repeatMs`. */
   constructor(readonly env: Env) {
@@ -124,6 +128,7 @@ export class AppConfig {
       pingTimeoutMs: env.WS_PING_TIMEOUT_MS,
       connectTimeoutMs: env.WS_CONNECT_TIMEOUT_MS,
       heartbeatAllowanceMs: env.WS_PING_INTERVAL_MS + env.WS_PING_TIMEOUT_MS,
+      backlogSampleMs: env.WS_BACKLOG_SAMPLE_MS,
     };
     this.history = {
       snapshotIntervalMs: env.METRICS_SNAPSHOT_INTERVAL_MS,
@@ -139,6 +144,7 @@ export class AppConfig {
     };
     this.healthCheckTimeoutMs = env.HEALTH_CHECK_TIMEOUT_MS;
     this.clusterHeartbeatMs = env.CLUSTER_HEARTBEAT_MS;
+    this.clusterProbeIntervalMs = env.CLUSTER_PROBE_INTERVAL_MS;
     this.alerts = {
       repeatMs: env.ALERT_REPEAT_MINUTES * 60_000,
       evalIntervalMs: env.ALERT_EVAL_INTERVAL_MS,

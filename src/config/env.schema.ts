@@ -206,6 +206,7 @@ const rawSchema = z.object({
   WS_PING_INTERVAL_MS: int(25000, 1000, 600_000),
   WS_PING_TIMEOUT_MS: int(20000, 1000, 600_000),
   WS_CONNECT_TIMEOUT_MS: int(10000, 1000, 600_000),
+  WS_BACKLOG_SAMPLE_MS: int(5000, 100, 600_000),
 
   // Stream positions, history and resume (docs/socket-contract.md#resume)
   // Default 1000 publications kept for 5 minutes: a phone switching networks (seconds) or a replica redeploy
@@ -216,6 +217,7 @@ const rawSchema = z.object({
 
   // Replicas
   CLUSTER_HEARTBEAT_MS: int(5000, 100, 600_000),
+  CLUSTER_PROBE_INTERVAL_MS: int(5000, 100, 600_000),
   RAILWAY_REPLICA_ID: optionalString(),
 
   // Metrics

@@ -29,6 +29,8 @@ export interface MetricsHistoryResponse {
   instances: string[];
   points: MetricHistoryPoint[];
   alerts: Array<Omit<AlertTransition, 'timestamp'> & { timestamp: string }>;
+  /** Process starts (deploys and restarts) in the range, oldest first: the charts' deploy markers. */
+  deploys: Array<{ instanceId: string; version: string; startedAt: string }>;
 }
 
 export function parseRange(raw: unknown): HistoryRange {
@@ -60,10 +62,11 @@ export class HistoryService {
     const to = new Date(now + 1); // [from, to): include a snapshot taken this very millisecond
     const bucketMs = bucketWidthMs(rangeMs, this.config.history.snapshotIntervalMs);
     const timeoutMs = this.config.healthCheckTimeoutMs;
-    const [series, transitions] = await withTimeout(
+    const [series, transitions, starts] = await withTimeout(
       Promise.all([
         this.metrics.series({ from, to, bucketMs, instanceId }),
         this.alerts.between(from, to, HISTORY_ALERT_MARKS_LIMIT, instanceId),
+        this.metrics.starts({ from, to, instanceId }),
       ]),
       timeoutMs,
       `History did not answer within ${timeoutMs}ms`,
@@ -82,6 +85,11 @@ export class HistoryService {
       instances: series.instances,
       points: series.points,
       alerts: transitions.map((t) => ({ ...t, timestamp: t.timestamp.toISOString() })),
+      deploys: starts.map((s) => ({
+        instanceId: s.instanceId,
+        version: s.version,
+        startedAt: s.startedAt.toISOString(),
+      })),
     };
   }
 }

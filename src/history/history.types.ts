@@ -41,7 +41,20 @@ export interface MetricSnapshotRecord {
   heapUsed: number;
   cpu: number;
   eventLoopDelayP99: number;
+  /** The build and start of the process that took it (app_build_info's version): where they change, a deploy. */
+  version?: string;
+  startedAt?: Date;
 }
+
+/** A process start seen in the history: a deploy or a restart, drawn as a marker on the history charts. */
+export interface ProcessStart {
+  instanceId: string;
+  version: string;
+  startedAt: Date;
+}
+
+/** Most process starts one history answer carries. */
+export const MAX_PROCESS_STARTS = 200;
 
 /** The metric fields a snapshot carries, in the order charts list them. */
 export const METRIC_FIELDS = [
@@ -109,6 +122,11 @@ export interface MetricsHistoryStore {
   append(record: MetricSnapshotRecord): Promise<void>;
   /** Downsampled points in [from, to). Rejects with HistoryUnavailableError when the backend cannot answer. */
   series(query: MetricHistoryQuery): Promise<MetricHistorySeries>;
+  /**
+   * The process starts in [from, to) that snapshots in the same window recorded, oldest first, at most
+   * MAX_PROCESS_STARTS (the newest when more). Rejects like `series`.
+   */
+  starts(query: Omit<MetricHistoryQuery, 'bucketMs'>): Promise<ProcessStart[]>;
 }
 
 /** Alert transitions in a time window, for marking charts. Both alert stores of this module implement it. */

@@ -24,6 +24,34 @@ function rangeQuery(range: keyof typeof HISTORY_RANGES, instanceId?: string, int
 }
 
 describe(InMemoryMetricsHistoryStore.name, () => {
+  it('lists each process start in the range once, oldest first, per instance when asked', async () => {
+    const store = new InMemoryMetricsHistoryStore(1000);
+    const started = (minutesAgo: number) => new Date(NOW - minutesAgo * MINUTE);
+    for (let k = 90; k >= 1; k--) {
+      // Instance a: a process started 120 min ago (before the hour), another 40 min ago; b started 10 min ago.
+      const a = k > 40 ? { version: '1', startedAt: started(120) } : { version: '2', startedAt: started(40) };
+      await store.append(snapshotRecord(NOW - k * MINUTE, 'a', a));
+      if (k <= 10)
+        await store.append(snapshotRecord(NOW - k * MINUTE, 'b', { version: '2', startedAt: started(10) }));
+    }
+    // A snapshot without the fields (written before they existed) marks nothing.
+    await store.append(snapshotRecord(NOW - 5 * MINUTE, 'c'));
+    const { from, to } = rangeQuery('1h');
+    expect(await store.starts({ from, to })).toEqual([
+      { instanceId: 'a', version: '2', startedAt: started(40) },
+      { instanceId: 'b', version: '2', startedAt: started(10) },
+    ]);
+    expect(await store.starts({ from, to, instanceId: 'b' })).toEqual([
+      { instanceId: 'b', version: '2', startedAt: started(10) },
+    ]);
+    const day = rangeQuery('24h');
+    expect((await store.starts({ from: day.from, to: day.to })).map((s) => s.version)).toEqual([
+      '1',
+      '2',
+      '2',
+    ]);
+  });
+
   it('holds one day of snapshots at the configured interval', () => {
     expect(memorySnapshotCapacity(MINUTE)).toBe(1440);
     expect(memorySnapshotCapacity(7 * MINUTE)).toBe(Math.ceil(DAY / (7 * MINUTE)));

@@ -1,10 +1,12 @@
 import { combineInstances, reduceToInstanceBuckets } from './downsample';
 import {
   AlertTransition,
+  MAX_PROCESS_STARTS,
   MetricHistoryQuery,
   MetricHistorySeries,
   MetricSnapshotRecord,
   MetricsHistoryStore,
+  ProcessStart,
   QueryableAlertHistoryStore,
 } from './history.types';
 import { RingBuffer } from './ring-buffer';
@@ -39,7 +41,11 @@ export class InMemoryMetricsHistoryStore implements MetricsHistoryStore {
       buffer = new RingBuffer(this.capacityPerInstance);
       this.buffers.set(record.instanceId, buffer);
     }
-    buffer.push({ ...record, timestamp: new Date(record.timestamp) });
+    buffer.push({
+      ...record,
+      timestamp: new Date(record.timestamp),
+      ...(record.startedAt === undefined ? {} : { startedAt: new Date(record.startedAt) }),
+    });
     return Promise.resolve();
   }
 
@@ -48,6 +54,25 @@ export class InMemoryMetricsHistoryStore implements MetricsHistoryStore {
       query.instanceId === undefined ? [...this.buffers.values()] : [this.buffers.get(query.instanceId)];
     const rows = buffers.flatMap((b) => (b === undefined ? [] : reduceToInstanceBuckets(b, query)));
     return Promise.resolve(combineInstances(rows, query.bucketMs));
+  }
+
+  starts(query: Omit<MetricHistoryQuery, 'bucketMs'>): Promise<ProcessStart[]> {
+    const from = query.from.getTime();
+    const to = query.to.getTime();
+    const seen = new Map<string, ProcessStart>();
+    for (const [instanceId, buffer] of this.buffers) {
+      if (query.instanceId !== undefined && instanceId !== query.instanceId) continue;
+      for (const r of buffer) {
+        const t = r.timestamp.getTime();
+        const started = r.startedAt?.getTime();
+        if (t < from || t >= to || started === undefined || started < from || started >= to) continue;
+        const key = `${instanceId}\n${started}`;
+        if (!seen.has(key))
+          seen.set(key, { instanceId, version: r.version ?? '', startedAt: new Date(started) });
+      }
+    }
+    const all = [...seen.values()].sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
+    return Promise.resolve(all.slice(-MAX_PROCESS_STARTS));
   }
 
   /** Snapshots held for an instance (for tests and diagnostics). */

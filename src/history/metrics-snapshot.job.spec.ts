@@ -1,3 +1,4 @@
+import { APP_VERSION } from '../common/version';
 import { Logger } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { InstanceInfo } from '../lifecycle/instance-info';
@@ -94,7 +95,13 @@ describe(MetricsSnapshotJob.name, () => {
     });
     expect((await store.series(all)).points).toEqual([]);
     fail = false;
-    expect(await job.run()).toMatchObject({ connections: 5, instanceId: 'replica-1' });
+    // With the version and start of the process that took it: the history charts mark deploys from these.
+    expect(await job.run()).toMatchObject({
+      connections: 5,
+      instanceId: 'replica-1',
+      version: APP_VERSION,
+      startedAt: expect.any(Date),
+    });
     expect(log).toHaveBeenLastCalledWith(expect.objectContaining({ message: 'Metric snapshots resumed' }));
     expect((await store.series(all)).points).toHaveLength(1);
   });

@@ -91,7 +91,11 @@ export class MetricsSnapshotJob implements OnApplicationBootstrap, OnModuleDestr
         });
         this.skippingSince = null;
       }
-      const record = toSnapshotRecord(snapshot, this.instance.id, new Date());
+      const record: MetricSnapshotRecord = {
+        ...toSnapshotRecord(snapshot, this.instance.id, new Date()),
+        version: this.instance.version,
+        startedAt: this.instance.startedAt,
+      };
       await this.store.append(record);
       return record;
     } catch (err) {

@@ -16,6 +16,10 @@ export interface MetricsSnapshot {
   /** Requests to the app's own routes and 404s: health probes are left out (they are the platform's traffic). */
   http: { requestsPerSecond: number; errorRate: number; latency: { p50: number; p95: number; p99: number } };
   business: { activeUsers: number; subscriptionEvents: number; trades: number };
+  /** Whether published events reach clients, and what clients cost and why they leave (realtime feature). */
+  delivery?: DeliverySnapshot;
+  /** Cross-replica delivery probes, per live peer (cluster feature; present when REDIS_URL is set). */
+  probes?: ProbesSnapshot;
   /**
    * Positioned delivery since this instance started (StreamsModule): publications recorded and not recorded
    * (Redis unreachable), resumes by result, publications replayed, Idempotency-Key repeats.
@@ -43,6 +47,30 @@ export interface MetricsSnapshot {
     error?: string;
   };
   timestamp: string;
+}
+
+export interface DeliverySnapshot {
+  /** Publish-to-emit p99 over the last minute, ms (0 when nothing was published). */
+  publishToEmitP99: number;
+  publishToEmitPerSecond: number;
+  /** Cross-replica pub/sub lag p99 over the last minute, ms (clock skew included, negatives as 0). */
+  pubsubLagP99: number;
+  /** The last timer sample of what the server holds unsent for its sockets. */
+  outputBacklog: { sockets: number; totalBytes: number; maxBytes: number; sampledAt: string | null };
+  /** Since start. */
+  traffic: { bytesSent: number; bytesReceived: number; messagesSent: number; messagesReceived: number };
+  /** Since start, largest first. */
+  topDisconnectReasons: Array<{ reason: string; count: number }>;
+  topRefusalReasons: Array<{ reason: string; count: number }>;
+}
+
+export interface ProbesSnapshot {
+  intervalMs: number;
+  /**
+   * Each live peer: ms since its last probe arrived here (since it was first seen, before any) and whether it is
+   * silent (late while its heartbeat continues).
+   */
+  peers: Array<{ instanceId: string; ageMs: number; silent: boolean }>;
 }
 
 /** Rounds to `digits` decimals: the JSON figures are for people and dashboards, not for arithmetic. */

@@ -58,6 +58,8 @@ export class DisconnectCounter {
    * the client's identity only and forgets closed sockets by itself.
    */
   private readonly purposes = new WeakMap<Socket, ServerDisconnectReason>();
+  /** The same counts, readable synchronously for the JSON /metrics (prom-client's get() is async). */
+  private readonly byReason = new Map<DisconnectReason, number>();
 
   constructor(
     @Inject(METRICS_REGISTRY) registry: Registry,
@@ -84,7 +86,14 @@ export class DisconnectCounter {
       const purpose =
         this.purposes.get(socket) ??
         (this.adapterState.closing ? DISCONNECT_REASONS.SERVER_SHUTDOWN : undefined);
-      this.disconnects.labels(classifyDisconnect(reason, description, purpose)).inc();
+      const label = classifyDisconnect(reason, description, purpose);
+      this.disconnects.labels(label).inc();
+      this.byReason.set(label, (this.byReason.get(label) ?? 0) + 1);
     });
+  }
+
+  /** Disconnects by reason since start. */
+  counts(): ReadonlyMap<string, number> {
+    return this.byReason;
   }
 }

@@ -17,6 +17,16 @@ export const REALTIME_METRIC = {
   subscriptionEvents: 'subscription_events_total',
   tradesPublished: 'trades_published_total',
   portfolioUpdatesPublished: 'portfolio_updates_published_total',
+  wsPublishToEmit: 'ws_publish_to_emit_seconds',
+  wsPubsubLag: 'ws_pubsub_lag_seconds',
+  wsPubsubLagNegative: 'ws_pubsub_lag_negative_total',
+  wsOutputBacklog: 'ws_output_backlog_bytes',
+  wsOutputBacklogTotal: 'ws_output_backlog_total_bytes',
+  wsOutputBacklogMax: 'ws_output_backlog_max_bytes',
+  wsBytesSent: 'ws_bytes_sent_total',
+  wsBytesReceived: 'ws_bytes_received_total',
+  wsMessagesSent: 'ws_messages_sent_total',
+  wsMessagesReceived: 'ws_messages_received_total',
 } as const;
 
 /** Client → server and server → client events of the gateway; anything else is counted as `unknown`. */
@@ -43,4 +53,20 @@ export const SUBSCRIPTION_ACTIONS = ['subscribe', 'unsubscribe'] as const;
 /** WebSocket handlers are in-memory work: most take well under a millisecond. */
 export const WS_DURATION_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
+
+/**
+ * Delivery latencies (publish to emit, pub/sub lag, cross-replica probe lag): an in-memory hand-off takes well
+ * under a millisecond, a Redis round trip a few, and anything past 10 s is an outage.
+ */
+export const DELIVERY_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+/**
+ * Unsent bytes per socket: from nothing, through a few events, to the WS_MAX_PENDING_BYTES range (1 MiB by
+ * default) where the slow-consumer guard cuts the socket.
+ */
+export const OUTPUT_BACKLOG_BUCKETS = [
+  0, 1024, 4096, 16_384, 65_536, 262_144, 524_288, 1_048_576, 4_194_304, 16_777_216,
 ];

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { boundLabel } from '../metrics/metric-names';
 import { MetricsContributor, MetricsSnapshotContributor } from '../metrics/metrics-contributor';
 import { MetricsSnapshot, round } from '../metrics/metrics-snapshot';
@@ -8,7 +8,9 @@ import { HotCounter, HotCounterSeries, HotHistogram, HotHistogramSeries } from '
 import { SlidingWindow } from '../metrics/sliding-window';
 import { ConnectionCounts } from './connection-counts';
 import { SERVER_EVENTS } from './realtime.events';
+import { DisconnectCounter } from './disconnect-reasons';
 import {
+  DELIVERY_BUCKETS,
   REALTIME_METRIC,
   SUBSCRIPTION_ACTIONS,
   WS_DURATION_BUCKETS,
@@ -18,6 +20,10 @@ import {
   WS_REFUSAL_REASONS,
 } from './realtime.metric-names';
 import { SocketAdapterState } from './socket-adapter-state';
+import { WsTrafficMetrics } from './ws-traffic.metrics';
+
+/** How many of the disconnect and refusal reasons the JSON /metrics lists (the largest counts since start). */
+const TOP_REASONS = 5;
 
 /** The 503 body of JSON /metrics until the gateway is up. */
 export const GATEWAY_NOT_READY = 'WebSocket server not initialized';
@@ -46,6 +52,13 @@ export class RealtimeMetrics implements MetricsSnapshotContributor {
   private readonly subscriptionEvents: HotCounter;
   private readonly tradesPublished: Counter<string>;
   private readonly portfolioUpdatesPublished: Counter<string>;
+  private readonly publishToEmit: HotHistogram;
+  private readonly pubsubLag: Histogram;
+  private readonly pubsubLagNegative: Counter;
+  private readonly publishToEmitWindow: SlidingWindow;
+  private readonly pubsubLagWindow: SlidingWindow;
+  private readonly publishToEmitSeries = new Map<string, HotHistogramSeries>();
+  private readonly refusals = new Map<string, number>();
   /** Children cached per event: label lookup hashes strings, and recordWsEvent is on the hot path. */
   private readonly wsSeries = new Map<string, WsEventSeries>();
   private readonly wsSentSeries = new Map<string, Counter.Internal>();
@@ -58,6 +71,8 @@ export class RealtimeMetrics implements MetricsSnapshotContributor {
     private readonly metrics: MetricsService,
     private readonly connections: ConnectionCounts,
     private readonly adapterState: SocketAdapterState,
+    private readonly traffic: WsTrafficMetrics,
+    private readonly disconnects: DisconnectCounter,
   ) {
     const registry = metrics.registry;
     const registers = [registry];
@@ -125,6 +140,25 @@ export class RealtimeMetrics implements MetricsSnapshotContributor {
       registers,
     });
 
+    this.publishToEmit = new HotHistogram(
+      REALTIME_METRIC.wsPublishToEmit,
+      'Time from a publication entering this instance (POST /events received, or read from the adapter on a replica that did not originate it) to its hand-off to the local sockets, in seconds, by event',
+      'event',
+      DELIVERY_BUCKETS,
+      registry,
+    );
+    this.pubsubLag = new Histogram({
+      name: REALTIME_METRIC.wsPubsubLag,
+      help: "Cross-replica pub/sub lag: receive time minus the origin replica's send time, in seconds. Compares two clocks: skew adds to it, and a negative difference is recorded as 0 (see ws_pubsub_lag_negative_total)",
+      buckets: DELIVERY_BUCKETS,
+      registers,
+    });
+    this.pubsubLagNegative = new Counter({
+      name: REALTIME_METRIC.wsPubsubLagNegative,
+      help: "Cross-replica publications received before their origin time by this instance's clock (clock skew), recorded as 0 lag",
+      registers,
+    });
+
     // Known label values start at zero, so rate() and absent() behave from the first scrape.
     for (const event of WS_EVENT_LABELS) {
       this.wsEventSeries(event);
@@ -133,7 +167,11 @@ export class RealtimeMetrics implements MetricsSnapshotContributor {
     for (const action of SUBSCRIPTION_ACTIONS) this.subscriptionEvents.series(action);
     for (const reason of WS_REFUSAL_REASONS) this.wsConnectionsRefused.labels(reason).inc(0);
 
+    for (const event of Object.values(SERVER_EVENTS)) this.publishToEmitSeriesFor(event);
+
     this.wsWindow = new SlidingWindow({ clock: metrics.clock });
+    this.publishToEmitWindow = new SlidingWindow({ clock: metrics.clock });
+    this.pubsubLagWindow = new SlidingWindow({ clock: metrics.clock });
   }
 
   get enabled(): boolean {
@@ -159,6 +197,26 @@ export class RealtimeMetrics implements MetricsSnapshotContributor {
       eventsPerSecond: round(this.wsWindow.ratePerSecond(), 3),
       latency: { p50: round(p50, 3), p95: round(p95, 3), p99: round(p99, 3) },
     };
+    const backlog = this.traffic.lastSample();
+    snapshot.delivery = {
+      publishToEmitP99: round(this.publishToEmitWindow.percentile(99), 3),
+      publishToEmitPerSecond: round(this.publishToEmitWindow.ratePerSecond(), 3),
+      pubsubLagP99: round(this.pubsubLagWindow.percentile(99), 3),
+      outputBacklog: {
+        sockets: backlog.sockets,
+        totalBytes: backlog.totalBytes,
+        maxBytes: backlog.maxBytes,
+        sampledAt: backlog.sampledAt === null ? null : new Date(backlog.sampledAt).toISOString(),
+      },
+      traffic: {
+        bytesSent: this.traffic.bytesSent,
+        bytesReceived: this.traffic.bytesReceived,
+        messagesSent: this.traffic.messagesSent,
+        messagesReceived: this.traffic.messagesReceived,
+      },
+      topDisconnectReasons: topReasons(this.disconnects.counts()),
+      topRefusalReasons: topReasons(this.refusals),
+    };
     snapshot.business = {
       activeUsers: users,
       subscriptionEvents: this.subscriptionCount,
@@ -183,7 +241,33 @@ export class RealtimeMetrics implements MetricsSnapshotContributor {
   /** A new connection turned away, before or during the Socket.IO handshake. */
   recordConnectionRefused(reason: string): void {
     if (!this.enabled) return;
-    this.wsConnectionsRefused.labels(boundLabel(reason, WS_REFUSAL_REASONS)).inc();
+    const label = boundLabel(reason, WS_REFUSAL_REASONS);
+    this.wsConnectionsRefused.labels(label).inc();
+    this.refusals.set(label, (this.refusals.get(label) ?? 0) + 1);
+  }
+
+  /**
+   * One publication handed to the local sockets, `seconds` after it entered this instance. `event` is bounded
+   * to the known event names (others count as `unknown`).
+   */
+  observePublishToEmit(event: string, seconds: number): void {
+    if (!this.enabled || !Number.isFinite(seconds)) return;
+    const s = Math.max(0, seconds);
+    this.publishToEmitSeriesFor(event).observe(s);
+    this.publishToEmitWindow.record(s * 1000);
+  }
+
+  /**
+   * One cross-replica publication's pub/sub lag: this instance's receive time minus the origin's send time.
+   * The two clocks may disagree: a negative lag is recorded as 0 and counted in ws_pubsub_lag_negative_total,
+   * so skew shows up as a count instead of vanishing or corrupting the histogram's sum.
+   */
+  observePubsubLag(seconds: number): void {
+    if (!this.enabled || !Number.isFinite(seconds)) return;
+    if (seconds < 0) this.pubsubLagNegative.inc();
+    const s = Math.max(0, seconds);
+    this.pubsubLag.observe(s);
+    this.pubsubLagWindow.record(s * 1000);
   }
 
   /** Server → client emits: `count` sockets reached (or 1 per room emit when unknown). */
@@ -213,6 +297,16 @@ export class RealtimeMetrics implements MetricsSnapshotContributor {
     }
   }
 
+  private publishToEmitSeriesFor(event: string): HotHistogramSeries {
+    let series = this.publishToEmitSeries.get(event);
+    if (series === undefined) {
+      const label = boundLabel(event, WS_EVENT_LABELS);
+      series = this.publishToEmitSeries.get(label) ?? this.publishToEmit.series(label);
+      if (label === event) this.publishToEmitSeries.set(event, series);
+    }
+    return series;
+  }
+
   private wsEventSeries(event: string): WsEventSeries {
     let series = this.wsSeries.get(event);
     if (series === undefined) {
@@ -226,4 +320,13 @@ export class RealtimeMetrics implements MetricsSnapshotContributor {
     }
     return series;
   }
+}
+
+/** The largest counts first, at most TOP_REASONS of them, zeros left out. */
+function topReasons(counts: ReadonlyMap<string, number>): Array<{ reason: string; count: number }> {
+  return [...counts]
+    .filter(([, count]) => count > 0)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, TOP_REASONS)
+    .map(([reason, count]) => ({ reason, count }));
 }

@@ -23,6 +23,7 @@ import { SocketAdapterState } from './socket-adapter-state';
 import { SocketEventGate } from './socket-event-gate';
 import { StreamDelivery } from './stream-delivery';
 import { UserConnectionCap } from './user-connection-cap';
+import { WsTrafficMetrics } from './ws-traffic.metrics';
 
 @Module({
   imports: [DiscoveryModule, MetricsModule, ErrorTrackingModule, StreamsModule],
@@ -41,14 +42,15 @@ import { UserConnectionCap } from './user-connection-cap';
     { provide: ConnectionCounts, useExisting: ConnectionRegistry },
     SocketAdapterState,
     RealtimeMetrics,
+    WsTrafficMetrics,
     HandshakeAdmission,
     RealtimePublisher,
     StreamDelivery,
     ClusterPeers,
   ],
-  // Cluster heartbeats read the counts and report the live replicas; app.setup.ts reaches the adapter's
-  // providers through app.get().
-  exports: [ConnectionCounts, ClusterPeers],
+  // Cluster heartbeats read the counts and report the live replicas, its delivery probes use the Socket.IO
+  // server; app.setup.ts reaches the adapter's providers through app.get().
+  exports: [ConnectionCounts, ClusterPeers, SocketAdapterState],
 })
 export class RealtimeModule implements NestModule {
   /**

@@ -103,7 +103,7 @@ export class RealtimePublisher {
     const result: PublishResult = { event: dto.event, rooms, delivered, id, positions: {} };
     let degraded = this.adapterState.degraded;
     if (outcome.kind === 'unrecorded') {
-      this.delivery.deliverUnpositioned(dto.event, { ...payload, id }, rooms);
+      this.delivery.deliverUnpositioned(dto.event, { ...payload, id }, rooms, receivedAt);
       if (idempotency !== undefined)
         this.history.rememberLocally(idempotency.keyHash, idempotency.bodyHash, resultHead + '{}}');
       degraded = true;

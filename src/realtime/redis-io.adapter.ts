@@ -122,6 +122,7 @@ export class RedisIoAdapter extends IoAdapter {
       this.state.redisAttached(() => this.redisConnected);
     }
     this.admission.attach(server);
+    this.state.serverCreated(server);
     return server;
   }
 

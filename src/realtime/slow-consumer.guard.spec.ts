@@ -6,6 +6,7 @@ import { AppConfig } from '../config/app-config';
 import { DisconnectCounter } from './disconnect-reasons';
 import { SocketAdapterState } from './socket-adapter-state';
 import { SlowConsumerGuard } from './slow-consumer.guard';
+import { WsTrafficMetrics } from './ws-traffic.metrics';
 
 const LIMIT = 262_144;
 const HEARTBEAT_MS = 2000;
@@ -24,8 +25,8 @@ class FakeEngine extends EventEmitter {
     this.emit('flush');
   }
 
-  receive(type: string): void {
-    this.emit('packet', { type });
+  receive(type: string, data?: string): void {
+    this.emit('packet', { type, data });
   }
 }
 
@@ -38,7 +39,8 @@ function setup() {
   });
   const registry = new Registry();
   const disconnects = new DisconnectCounter(registry, new SocketAdapterState());
-  const guard = new SlowConsumerGuard(config, disconnects);
+  const traffic = new WsTrafficMetrics(registry, config);
+  const guard = new SlowConsumerGuard(config, disconnects, traffic);
   const engine = new FakeEngine();
   // Socket.IO reports a server-side disconnect as `server namespace disconnect`; the counter attributes it.
   const emitter = new EventEmitter();
@@ -55,7 +57,7 @@ function setup() {
       .split('\n')
       .find((l) => l.startsWith(`ws_disconnects_total{reason="${reason}"}`))
       ?.split(' ')[1];
-  return { engine, socket, count };
+  return { engine, socket, count, traffic, registry };
 }
 
 /** Lets the microtask the guard queues after a pong run. */
@@ -123,6 +125,47 @@ describe(SlowConsumerGuard.name, () => {
     expect(socket.disconnect).not.toHaveBeenCalled();
     engine.queue('message', 'x');
     expect(socket.disconnect).toHaveBeenCalledTimes(1);
+  });
+
+  describe('traffic and backlog', () => {
+    const value = async (registry: Registry, name: string) =>
+      (await registry.getSingleMetricAsString(name))
+        .split('\n')
+        .find((l) => l.startsWith(`${name} `))
+        ?.split(' ')[1];
+
+    it('counts bytes and messages each way; pings and pongs are bytes, not messages', async () => {
+      const { engine, registry } = setup();
+      engine.queue('message', 'x'.repeat(99));
+      engine.queue('message', 'y'.repeat(9));
+      engine.queue('ping');
+      engine.receive('message', 'z'.repeat(49));
+      engine.receive('pong');
+      expect(await value(registry, 'ws_bytes_sent_total')).toBe(String(100 + 10 + 1));
+      expect(await value(registry, 'ws_messages_sent_total')).toBe('2');
+      expect(await value(registry, 'ws_bytes_received_total')).toBe(String(50 + 1));
+      expect(await value(registry, 'ws_messages_received_total')).toBe('1');
+    });
+
+    it('samples what each socket holds unsent, until it closes', async () => {
+      const a = setup();
+      const b = setup();
+      // Both setups share nothing: sample each one's own sampler.
+      a.engine.queue('message', 'x'.repeat(2047));
+      a.engine.ws.bufferedAmount = 1000;
+      expect(a.traffic.sample()).toMatchObject({ sockets: 1, totalBytes: 3048, maxBytes: 3048 });
+      expect(await value(a.registry, 'ws_output_backlog_total_bytes')).toBe('3048');
+      const buckets = await a.registry.getSingleMetricAsString('ws_output_backlog_bytes');
+      expect(buckets).toContain('ws_output_backlog_bytes_count 1');
+      expect(buckets).toContain('ws_output_backlog_bytes_bucket{le="1024"} 0');
+      expect(buckets).toContain('ws_output_backlog_bytes_bucket{le="4096"} 1');
+      a.engine.flush();
+      a.engine.ws.bufferedAmount = 0;
+      expect(a.traffic.sample()).toMatchObject({ sockets: 1, totalBytes: 0, maxBytes: 0 });
+      a.engine.emit('close');
+      expect(a.traffic.sample()).toMatchObject({ sockets: 0, totalBytes: 0 });
+      expect(b.traffic.sample()).toMatchObject({ sockets: 1, totalBytes: 0 });
+    });
   });
 
   describe('pongs', () => {

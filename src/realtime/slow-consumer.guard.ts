@@ -4,6 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { DisconnectCounter } from './disconnect-reasons';
 import { DISCONNECT_REASONS } from './realtime.events';
 import type { SocketIdentity } from './socket-auth';
+import { WsTrafficMetrics } from './ws-traffic.metrics';
 
 /** One engine.io packet as engine.io creates it (engine.io-parser's Packet, only the fields read here). */
 interface EnginePacket {
@@ -22,7 +23,7 @@ interface EngineConnection {
   };
   close(discard?: boolean): void;
   on(event: 'packetCreate' | 'packet', listener: (packet: EnginePacket) => void): unknown;
-  on(event: 'flush', listener: () => void): unknown;
+  on(event: 'flush' | 'close', listener: () => void): unknown;
 }
 
 type GuardReason = typeof DISCONNECT_REASONS.SLOW_CONSUMER | typeof DISCONNECT_REASONS.BLIND_PONG;
@@ -51,6 +52,9 @@ function packetBytes(packet: EnginePacket): number {
  * Bytes are counted as packets enter the writeBuffer and the count restarts when engine.io flushes the buffer to
  * the transport; from there on they are in `ws`, whose `bufferedAmount` is added at each check.
  *
+ * The same hooks count the traffic (WsTrafficMetrics: two additions per packet) and register `pending` with the
+ * backlog sampler, which reads it on a timer.
+ *
  * Heartbeat: engine.io (protocol v4) accepts any pong, even one nobody asked for, and every pong restarts its
  * ping timer, so a client that sends a pong every 10 s without reading is never pinged and never times out.
  * Here a pong counts only if it answers a ping that has left engine.io's buffer. A socket whose last counted
@@ -66,6 +70,7 @@ export class SlowConsumerGuard {
   constructor(
     config: AppConfig,
     private readonly disconnects: DisconnectCounter,
+    private readonly traffic: WsTrafficMetrics,
   ) {
     this.maxPendingBytes = config.ws.maxPendingBytes;
     this.heartbeatMs = config.ws.heartbeatAllowanceMs;
@@ -81,7 +86,10 @@ export class SlowConsumerGuard {
     let lastAnsweredAt = performance.now();
     let dropped = false;
 
+    const traffic = this.traffic;
     const pending = (): number => queued + (conn.transport.socket?.bufferedAmount ?? 0);
+    // The backlog sampler reads the same figure on its timer; nothing is added per packet for it.
+    conn.on('close', traffic.track(pending));
     const drop = (reason: GuardReason): void => {
       if (dropped) return;
       dropped = true;
@@ -98,7 +106,10 @@ export class SlowConsumerGuard {
         pingQueued = true;
         pingFlushed = false;
       }
-      queued += packetBytes(packet);
+      const bytes = packetBytes(packet);
+      queued += bytes;
+      traffic.bytesSent += bytes;
+      if (packet.type === 'message') traffic.messagesSent++;
       if (queued + (conn.transport.socket?.bufferedAmount ?? 0) > limit) {
         drop(DISCONNECT_REASONS.SLOW_CONSUMER);
       }
@@ -108,6 +119,8 @@ export class SlowConsumerGuard {
       if (pingQueued) pingFlushed = true;
     });
     conn.on('packet', (packet) => {
+      traffic.bytesReceived += packetBytes(packet);
+      if (packet.type === 'message') traffic.messagesReceived++;
       if (packet.type !== 'pong') return;
       const now = performance.now();
       if (pingQueued && pingFlushed) {

@@ -120,18 +120,23 @@ export class StreamDelivery implements OnApplicationShutdown {
   }
 
   private onChannelMessage(json: string): void {
+    const receivedAt = performance.timeOrigin + performance.now();
     const m = parseMessage(json);
     if (m === null) {
       this.logger.warn({ message: 'Unreadable publication on the streams channel; skipped' });
       return;
     }
     if (this.directIds.delete(m.id)) return;
-    if (!this.awaitingEcho.delete(m.id) && m.o === this.origin) {
+    const own = m.o === this.origin;
+    if (!this.awaitingEcho.delete(m.id) && own) {
       this.earlyEchoes.add(m.id);
       if (this.earlyEchoes.size > MAX_DIRECT_IDS)
         this.earlyEchoes.delete(this.earlyEchoes.values().next().value as string);
     }
-    this.deliver(m);
+    // Publish-to-emit starts where the publication entered this instance: POST /events here (its own clock),
+    // or the channel for another replica's, whose origin time gives the pub/sub lag (two clocks: see the metric).
+    if (!own) this.metrics.observePubsubLag((receivedAt - m.ts) / 1000);
+    this.deliver(m, own ? m.ts : receivedAt);
   }
 
   /**
@@ -171,16 +176,24 @@ export class StreamDelivery implements OnApplicationShutdown {
       if (this.directIds.size > MAX_DIRECT_IDS)
         this.directIds.delete(this.directIds.values().next().value as string);
     }
-    this.deliver(m);
+    // Only this instance's own publications are delivered directly: their entry time is on this clock.
+    this.deliver(m, m.ts);
   }
 
   /** Local delivery of a publication Redis could not record: no position, marked so clients know. */
-  deliverUnpositioned(event: string, payload: Record<string, unknown>, rooms: string[]): void {
+  deliverUnpositioned(
+    event: string,
+    payload: Record<string, unknown>,
+    rooms: string[],
+    enteredAt: number,
+  ): void {
     this.server?.local.to(rooms).emit(event, { ...payload, unpositioned: true });
+    this.metrics.observePublishToEmit(event, (performance.timeOrigin + performance.now() - enteredAt) / 1000);
     this.metrics.recordWsSent(event, this.countLocal(rooms));
   }
 
-  private deliver(m: StreamMessage): void {
+  /** `enteredAt`: when the publication entered this instance (ms since the epoch, this clock). */
+  private deliver(m: StreamMessage, enteredAt: number): void {
     const server = this.server;
     if (server === null) return;
     const rooms = Object.keys(m.pos);
@@ -197,6 +210,7 @@ export class StreamDelivery implements OnApplicationShutdown {
     }
     const target = held === null ? server.local.to(rooms) : server.local.to(rooms).except(held);
     target.emit(m.ev, clientPayload(m, false));
+    this.metrics.observePublishToEmit(m.ev, (performance.timeOrigin + performance.now() - enteredAt) / 1000);
     this.metrics.recordWsSent(m.ev, this.countLocal(rooms));
   }
 

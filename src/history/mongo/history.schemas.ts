@@ -22,6 +22,9 @@ export const metricSnapshotSchema = new Schema<MetricSnapshotRecord>(
     timestamp: { type: Date, required: true },
     instanceId: { type: String, required: true },
     ...metricFields,
+    // Absent in snapshots written before deploy markers existed.
+    version: { type: String, required: false },
+    startedAt: { type: Date, required: false },
   },
   { ...schemaOptions, collection: METRIC_SNAPSHOTS_COLLECTION },
 );

@@ -7,7 +7,9 @@ import {
   AlertTransition,
   InstanceBucket,
   METRIC_FIELDS,
+  MAX_PROCESS_STARTS,
   MetricHistoryQuery,
+  ProcessStart,
   MetricHistorySeries,
   MetricSnapshotRecord,
   MetricsHistoryStore,
@@ -100,6 +102,28 @@ export class MongoMetricsHistoryStore implements MetricsHistoryStore {
         return row;
       });
       return combineInstances(buckets, query.bucketMs);
+    });
+  }
+
+  starts(query: Omit<MetricHistoryQuery, 'bucketMs'>): Promise<ProcessStart[]> {
+    const match: Record<string, unknown> = {
+      timestamp: { $gte: query.from, $lt: query.to },
+      startedAt: { $gte: query.from, $lt: query.to },
+    };
+    if (query.instanceId !== undefined) match.instanceId = query.instanceId;
+    const pipeline: PipelineStage[] = [
+      { $match: match },
+      { $group: { _id: { i: '$instanceId', s: '$startedAt' }, version: { $first: '$version' } } },
+      { $sort: { '_id.s': -1 } },
+      { $limit: MAX_PROCESS_STARTS },
+    ];
+    return this.collections.read(async (maxTimeMS) => {
+      const rows = await this.collections.metrics
+        .aggregate<{ _id: { i: string; s: Date }; version?: string }>(pipeline)
+        .option({ maxTimeMS });
+      return rows
+        .map((r) => ({ instanceId: r._id.i, version: r.version ?? '', startedAt: new Date(r._id.s) }))
+        .reverse();
     });
   }
 }

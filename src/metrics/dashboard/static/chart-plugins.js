@@ -7,6 +7,7 @@ import { dateTime } from './format.js';
 
 /** @typedef {import('./globals').AlertMark} AlertMark */
 /** @typedef {import('./globals').DrawnMark} DrawnMark */
+/** @typedef {import('./globals').DeployMark} DeployMark */
 /** @typedef {import('chart.js').Chart} ChartInstance */
 
 const css = getComputedStyle(document.documentElement);
@@ -134,5 +135,47 @@ export const alertMarkers = {
       chart.canvas.title = hit ? markText(hit) : '';
       args.changed = true;
     }
+  },
+};
+
+/**
+ * Deploy markers on the history charts: a solid purple line where a process started (history snapshots record
+ * the version and start time of the process that took them), labelled with its version. For tests and scripts,
+ * each canvas carries data-deploy-marks (how many are drawn) and chart.$deployMarksDrawn (their times).
+ * @type {import('chart.js').Plugin}
+ */
+export const deployMarkers = {
+  id: 'deployMarkers',
+  afterDatasetsDraw(chart) {
+    const marks = chart.$deployMarks ?? [];
+    const x = chart.scales.x;
+    /** @type {number[]} */
+    const drawn = [];
+    if (marks.length > 0 && x && x.type === 'linear') {
+      const area = chart.chartArea;
+      const ctx = chart.ctx;
+      ctx.save();
+      ctx.strokeStyle = colors.purple;
+      ctx.fillStyle = colors.purple;
+      ctx.lineWidth = 1.5;
+      ctx.setLineDash([]);
+      ctx.font = `10px ${String(Chart.defaults.font.family)}`;
+      ctx.textBaseline = 'bottom';
+      for (const m of marks) {
+        const px = x.getPixelForValue(m.t);
+        if (!(px >= area.left - 0.5 && px <= area.right + 0.5)) continue;
+        ctx.beginPath();
+        ctx.moveTo(px, area.top);
+        ctx.lineTo(px, area.bottom);
+        ctx.stroke();
+        const label = m.version ? `v${m.version}` : 'start';
+        const w = ctx.measureText(label).width;
+        ctx.fillText(label, Math.min(px + 3, area.right - w), area.bottom - 2);
+        drawn.push(m.t);
+      }
+      ctx.restore();
+    }
+    chart.$deployMarksDrawn = drawn;
+    chart.canvas.setAttribute('data-deploy-marks', String(drawn.length));
   },
 };

@@ -2,13 +2,14 @@
 /* The five line charts: each reads its series from a /metrics answer (live, kept for the last MAX_POINTS polls)
  * or from a /metrics/history point (a chosen range on a time axis). Only totals are drawn, so the page costs the
  * same with 10 or 10,000 sockets. */
-import { alertMarkers, colors } from './chart-plugins.js';
+import { alertMarkers, colors, deployMarkers } from './chart-plugins.js';
 import { dateTime, dayMonth, hhmm, mbFromText, megabytes } from './format.js';
 
 /** @typedef {import('./server-types').MetricsSnapshot} MetricsSnapshot */
 /** @typedef {import('./server-types').MetricHistoryPoint} MetricHistoryPoint */
 /** @typedef {import('./server-types').HistoryRange} HistoryRange */
 /** @typedef {import('./globals').AlertMark} AlertMark */
+/** @typedef {import('./globals').DeployMark} DeployMark */
 /** @typedef {import('chart.js').Chart<'line', LineData, string>} LineChart */
 /** @typedef {Array<number | null | { x: number, y: number | null }>} LineData */
 /** @typedef {NonNullable<NonNullable<import('chart.js').ChartOptions<'line'>['scales']>['x']>} XScale */
@@ -164,7 +165,7 @@ function lineChart(id, series) {
         y: { beginAtZero: true, ticks: { maxTicksLimit: 5 } },
       },
     },
-    plugins: [alertMarkers],
+    plugins: [deployMarkers, alertMarkers],
   };
   return new Chart(canvas, config);
 }
@@ -239,6 +240,7 @@ export function showLiveCharts() {
       chart.options.scales = { ...chart.options.scales, x: liveXScale() };
     chart.$alertMarks = [];
     chart.$alertHover = null;
+    chart.$deployMarks = [];
     chart.data.labels = live[n].labels.slice();
     chart.data.datasets.forEach((d, i) => {
       d.data = live[n].series[i].slice();
@@ -258,13 +260,15 @@ export function showLiveCharts() {
  * @param {number} bucketMs
  * @param {MetricHistoryPoint[]} points
  * @param {AlertMark[]} marks
+ * @param {DeployMark[]} deploys
  */
-export function showHistoryCharts(range, from, to, bucketMs, points, marks) {
+export function showHistoryCharts(range, from, to, bucketMs, points, marks, deploys) {
   for (const c of charts) {
     const chart = c.chart;
     chart.options.scales = { ...chart.options.scales, x: historyXScale(range, from, to) };
     chart.$alertMarks = marks;
     chart.$alertHover = null;
+    chart.$deployMarks = deploys;
     chart.$maxGap = bucketMs * 1.5;
     chart.data.labels = [];
     chart.data.datasets.forEach((d, i) => {

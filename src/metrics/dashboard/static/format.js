@@ -75,6 +75,17 @@ export function megabytes(bytes) {
   return isFinite(bytes) ? Math.round((bytes / 1024 / 1024) * 100) / 100 : null;
 }
 
+/**
+ * Bytes for people: B below 1 KiB, then KB and MB (binary, one decimal).
+ * @param {number} n
+ */
+export function fmtBytes(n) {
+  if (!isFinite(n)) return '–';
+  if (n < 1024) return `${Math.round(n)} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
 /** @param {number} n */
 function pad2(n) {
   return n < 10 ? `0${n}` : String(n);

@@ -14,6 +14,14 @@ export interface AlertMark {
   message: string;
 }
 
+/** A process start (deploy or restart) placed on a history chart's time axis. */
+export interface DeployMark {
+  /** Epoch ms. */
+  t: number;
+  instanceId: string;
+  version: string;
+}
+
 /** Where a mark was drawn, for tests and scripts. */
 export interface DrawnMark {
   t: number;
@@ -29,6 +37,9 @@ declare module 'chart.js' {
     $alertMarks?: AlertMark[];
     $alertHover?: AlertMark | null;
     $alertMarksDrawn?: DrawnMark[];
+    $deployMarks?: DeployMark[];
+    /** Epoch ms of each deploy mark drawn inside the plotted range. */
+    $deployMarksDrawn?: number[];
     /** Largest gap between two history points still drawn as one line (1.5 buckets). */
     $maxGap?: number;
   }

@@ -10,6 +10,7 @@ import { clockTime, dateTime, fmtBucket, plural } from './format.js';
 /** @typedef {import('./server-types').MetricsHistoryResponse} MetricsHistoryResponse */
 /** @typedef {import('./server-types').HistoryRange} HistoryRange */
 /** @typedef {import('./globals').AlertMark} AlertMark */
+/** @typedef {import('./globals').DeployMark} DeployMark */
 /** @typedef {'live' | HistoryRange} Range */
 /** @typedef {{ range: Range, instance: string }} Selection */
 /** @template T @typedef {import('./api.js').ApiResult<T>} ApiResult */
@@ -80,7 +81,7 @@ function showHistoryError(message) {
  */
 function emptyHistory(range = /** @type {HistoryRange} */ (selected.range)) {
   const now = Date.now();
-  showHistoryCharts(range, now - RANGES[range].ms, now, 60000, [], []);
+  showHistoryCharts(range, now - RANGES[range].ms, now, 60000, [], [], []);
   byId('history-alerts').hidden = true;
   byId('history-info').textContent = '';
 }
@@ -157,7 +158,15 @@ function renderHistory(range, body) {
       message: String(a.message || ''),
     }))
     .filter((m) => isFinite(m.t));
-  showHistoryCharts(range, from, to, body.bucketMs, body.points, marks);
+  /** @type {DeployMark[]} */
+  const deploys = (Array.isArray(body.deploys) ? body.deploys : [])
+    .map((d) => ({
+      t: Date.parse(d.startedAt),
+      instanceId: String(d.instanceId),
+      version: String(d.version),
+    }))
+    .filter((d) => isFinite(d.t));
+  showHistoryCharts(range, from, to, body.bucketMs, body.points, marks, deploys);
   renderHistoryAlerts(body.alerts);
   renderInstances(Array.isArray(body.instances) ? body.instances : []);
   historyShown = historyKey();

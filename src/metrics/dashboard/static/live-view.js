@@ -5,7 +5,7 @@
 import { fetchAlerts, fetchCluster, fetchMetrics, isTimeout, REFRESH_MS } from './api.js';
 import { pushLivePoint, showLiveCharts } from './charts.js';
 import { byId } from './dom.js';
-import { clockTime, fmtDuration, fmtNumber, pathValue, plural } from './format.js';
+import { clockTime, fmtBytes, fmtDuration, fmtNumber, pathValue, plural } from './format.js';
 import { isLiveSelected } from './history-view.js';
 
 /** @typedef {import('./server-types').MetricsSnapshot} MetricsSnapshot */
@@ -28,6 +28,7 @@ let polling = false;
 function tileText(v, el) {
   if (v === undefined || v === null) return '–';
   if (el.getAttribute('data-format') === 'duration') return fmtDuration(Number(v));
+  if (el.getAttribute('data-format') === 'bytes') return fmtBytes(Number(v));
   // Memory comes as "123.45 MB": shown rounded.
   if (typeof v === 'string') return /^[\d.]+ MB$/.test(v) ? `${fmtNumber(Math.round(parseFloat(v)))} MB` : v;
   // A negative figure is the server's "could not be measured" (Redis latency while Redis is down).
@@ -156,11 +157,61 @@ function renderCluster(res) {
   byId('cluster-rows').replaceChildren(...rows);
 }
 
+/**
+ * @param {HTMLElement} list
+ * @param {Array<{ reason: string; count: number }> | undefined} reasons
+ */
+function renderReasons(list, reasons) {
+  const items = (reasons ?? []).map((r) => {
+    const li = document.createElement('li');
+    li.textContent = `${r.reason} · ${fmtNumber(r.count)}`;
+    return li;
+  });
+  if (items.length === 0) {
+    const li = document.createElement('li');
+    li.className = 'muted';
+    li.textContent = 'none since start';
+    items.push(li);
+  }
+  list.replaceChildren(...items);
+}
+
+/**
+ * The delivery row's lists; its tiles are filled with the others. Probes exist only with Redis.
+ * @param {MetricsSnapshot} m
+ */
+function renderDelivery(m) {
+  renderReasons(byId('disconnect-reasons'), m.delivery?.topDisconnectReasons);
+  renderReasons(byId('refusal-reasons'), m.delivery?.topRefusalReasons);
+  const probes = m.probes;
+  byId('probes').hidden = probes === undefined;
+  if (probes === undefined) return;
+  byId('probe-interval').textContent = `(one every ${fmtNumber(probes.intervalMs / 1000)} s)`;
+  byId('probes-none').hidden = probes.peers.length > 0;
+  byId('probe-rows').replaceChildren(
+    ...probes.peers.map((p) => {
+      const tr = document.createElement('tr');
+      tr.setAttribute('data-peer', p.instanceId);
+      const name = document.createElement('td');
+      name.textContent = p.instanceId;
+      const age = document.createElement('td');
+      age.className = 'num';
+      age.textContent = `${fmtNumber(Math.round(p.ageMs / 100) / 10)} s`;
+      const state = document.createElement('td');
+      state.textContent = p.silent ? 'silent' : 'ok';
+      if (p.silent) state.className = 'silent';
+      tr.append(name, age, state);
+      return tr;
+    }),
+  );
+}
+
 /** @param {MetricsSnapshot} m */
 async function showMetrics(m) {
   const now = new Date();
   lastOk = now;
   renderTiles(m);
+  renderDelivery(m);
   pushLivePoint(m, clockTime(now));
   // The live series grow whatever range is shown; they are drawn only while Live is selected.
   if (isLiveSelected()) showLiveCharts();
