@@ -18,6 +18,7 @@ import {
   sleep,
   waitFor,
 } from './utils/socket-client';
+import { exposition, sampleValue } from './utils/server-checks';
 import { createTestApp, TestApp } from './utils/test-app';
 
 const PUBLISH_TOKEN = 'cluster-publish-token-0123456789';
@@ -76,6 +77,7 @@ describe('Several replicas on one Redis (e2e)', () => {
     await emitAck(onB, 'portfolio:subscribe', { portfolioId: 'p1' });
     const others = [bystanderB, bystanderA].map((s) => collect(s, 'portfolio:update'));
     const got = nextEvent(onB, 'portfolio:update');
+    const lagBefore = sampleValue(await exposition(b.url), 'ws_pubsub_lag_seconds_count') ?? 0;
     const res = await publish(a, { event: 'portfolio:update', portfolioId: 'p1', data: { v: 1 } }).expect(
       202,
     );
@@ -83,6 +85,8 @@ describe('Several replicas on one Redis (e2e)', () => {
     expect(await got).toEqual(
       positioned({ portfolioId: 'p1', data: { v: 1 }, timestamp: expect.any(String) }, ['portfolio:p1']),
     );
+    // B read it from the channel: its pub/sub lag was recorded once (A's own copy records none).
+    expect(sampleValue(await exposition(b.url), 'ws_pubsub_lag_seconds_count')).toBe(lagBefore + 1);
 
     const mine = nextEvent(onB, 'trade:executed');
     await publish(a, { event: 'trade:executed', userId: 'alice', data: { q: 2 } }).expect(202);

@@ -94,6 +94,12 @@ describe('Metrics from real WebSocket traffic (e2e)', () => {
     expect(delta('ws_events_sent_total', { event: 'portfolio:update' })).toBe(0);
     expect(delta('trades_published_total')).toBe(1);
     expect(delta('portfolio_updates_published_total')).toBe(1);
+    // Each publication is timed once from POST /events to its hand-over to the sockets (even with nobody there),
+    // and given one position in its stream; a single instance has no pub/sub lag to record.
+    expect(delta('ws_publish_to_emit_seconds_count', { event: 'trade:executed' })).toBe(1);
+    expect(delta('ws_publish_to_emit_seconds_count', { event: 'portfolio:update' })).toBe(1);
+    expect(delta('stream_publications_total', { kind: 'portfolio' })).toBe(2);
+    expect(delta('ws_pubsub_lag_seconds_count')).toBe(0);
     // No made-up event name became a label.
     expect([...prom.keys()].some((k) => k.includes('made-up'))).toBe(false);
 
