@@ -228,6 +228,26 @@ describe('Dashboard in a real browser (e2e)', () => {
     leaving.disconnect();
     await gone;
     expect(await connectError(t.url, 'not-a-token')).toBeTruthy();
+    // One resume that recovers two missed publications, and one whose epoch is gone: the resume tiles count them.
+    const resumer = await connectClient(t.url, 'erin', ['p1']);
+    try {
+      const { position } = await emitAck(resumer, 'portfolio:subscribe', { portfolioId: 'p1' });
+      for (const v of [1, 2])
+        await request(t.url)
+          .post('/events')
+          .set('Authorization', `Bearer ${PUBLISH_TOKEN}`)
+          .send({ event: 'portfolio:update', portfolioId: 'p1', data: { v } })
+          .expect(202);
+      const recovered = await emitAck(resumer, 'portfolio:subscribe', { portfolioId: 'p1', since: position });
+      expect(recovered).toMatchObject({ recovered: true, replayed: 2 });
+      const lost = await emitAck(resumer, 'portfolio:subscribe', {
+        portfolioId: 'p1',
+        since: { epoch: 'gone', offset: 1 },
+      });
+      expect(lost).toMatchObject({ recovered: false, replayed: 0 });
+    } finally {
+      resumer.disconnect();
+    }
     // A second replica on the same Redis: a peer whose delivery probes this one receives.
     const peer = await createTestApp({
       PUBLISH_TOKEN,
@@ -242,7 +262,8 @@ describe('Dashboard in a real browser (e2e)', () => {
           const d = (globalThis as any).document;
           return (
             d.querySelector('#probe-rows tr[data-peer="dashboard-peer"]') !== null &&
-            /client_close/.test(d.querySelector('#disconnect-reasons').textContent) &&
+            /client_close · 2/.test(d.querySelector('#disconnect-reasons').textContent) &&
+            d.querySelector('[data-metric="streams.replayed"]').textContent === '2' &&
             /unauthorized/.test(d.querySelector('#refusal-reasons').textContent)
           );
         },
@@ -253,7 +274,10 @@ describe('Dashboard in a real browser (e2e)', () => {
       expect(await row.locator('td').nth(2).textContent()).toBe('ok');
       expect(await row.locator('td').nth(1).textContent()).toMatch(/^[\d.]+ s$/);
       expect(await page.locator('#probes-none').isHidden()).toBe(true);
-      expect(await page.locator('#disconnect-reasons').textContent()).toMatch(/client_close · 1/);
+      expect(await page.locator('#disconnect-reasons').textContent()).toMatch(/client_close · 2/);
+      expect(await page.locator('[data-metric="streams.resumes.recovered"]').textContent()).toBe('1');
+      expect(await page.locator('[data-metric="streams.resumes.epochChanged"]').textContent()).toBe('1');
+      expect(await page.locator('[data-metric="streams.resumes.expired"]').textContent()).toBe('0');
       expect(await page.locator('#refusal-reasons').textContent()).toMatch(/unauthorized · 1/);
       expect(await page.locator('[data-metric="delivery.publishToEmitP99"]').textContent()).toMatch(/ ms$/);
       expect(await page.locator('[data-metric="delivery.outputBacklog.totalBytes"]').textContent()).toMatch(
