@@ -211,6 +211,15 @@ export const PANELS: PanelSpec[] = [
     ],
   },
   {
+    title: 'Stream resumes',
+    description: `Resumes per second by what clients were told (${METRIC.resumes}): recovered, or a resync (expired, epoch_changed, unavailable); and publications delivered without a position because Redis did not record them (${METRIC.unrecorded}). A burst of resyncs: runbook "A resync storm".`,
+    unit: 'ops',
+    queries: [
+      { expr: `sum by (result) (rate(${METRIC.resumes}{${S}}[${RATE}]))`, legend: '{{result}}' },
+      { expr: `sum(rate(${METRIC.unrecorded}{${S}}[${RATE}]))`, legend: 'unrecorded' },
+    ],
+  },
+  {
     title: 'Top disconnect reasons',
     description: `The five most frequent reasons WebSocket connections closed (${METRIC.wsDisconnects}), per second.`,
     unit: 'ops',

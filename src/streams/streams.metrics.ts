@@ -76,12 +76,13 @@ export class StreamsMetrics implements MetricsSnapshotContributor {
       labelNames: ['outcome'],
       registers,
     });
+    // Every label value exists from the start at 0, so rate() and absent() work before the first occurrence.
     for (const kind of STREAM_KINDS) {
-      this.publications.labels(kind);
-      this.unrecorded.labels(kind);
+      this.publications.inc({ kind }, 0);
+      this.unrecorded.inc({ kind }, 0);
     }
-    for (const result of RESUME_RESULTS) this.resumes.labels(result);
-    for (const outcome of IDEMPOTENT_OUTCOMES) this.repeats.labels(outcome);
+    for (const result of RESUME_RESULTS) this.resumes.inc({ result }, 0);
+    for (const outcome of IDEMPOTENT_OUTCOMES) this.repeats.inc({ outcome }, 0);
   }
 
   recordPublished(streams: readonly string[]): void {
