@@ -128,6 +128,8 @@ export class StreamDelivery implements OnApplicationShutdown {
     }
     if (this.directIds.delete(m.id)) return;
     const own = m.o === this.origin;
+    // The channel keeps this instance's publications in order: older ones still awaited lost their echo.
+    if (own && this.awaitingEcho.has(m.id)) this.flushAwaiting(m.id);
     if (!this.awaitingEcho.delete(m.id) && own) {
       this.earlyEchoes.add(m.id);
       if (this.earlyEchoes.size > MAX_DIRECT_IDS)
@@ -153,7 +155,7 @@ export class StreamDelivery implements OnApplicationShutdown {
       for (const [id, { m: late, deadline }] of this.awaitingEcho) {
         if (deadline > now) break;
         this.awaitingEcho.delete(id);
-        this.deliverDirect(late);
+        this.sendDirect(late);
       }
       if (this.awaitingEcho.size === 0 && this.echoTimer !== null) {
         clearInterval(this.echoTimer);
@@ -161,6 +163,18 @@ export class StreamDelivery implements OnApplicationShutdown {
       }
     }, ECHO_TIMEOUT_MS / 5);
     this.echoTimer.unref();
+  }
+
+  /**
+   * Delivers directly, oldest first, this instance's publications still awaiting their echo (up to `before`,
+   * exclusive; all without it): whatever this instance delivers next must not overtake them.
+   */
+  private flushAwaiting(before?: string): void {
+    for (const [id, { m }] of this.awaitingEcho) {
+      if (id === before) return;
+      this.awaitingEcho.delete(id);
+      this.sendDirect(m);
+    }
   }
 
   /** Stops the echo timer. */
@@ -171,6 +185,11 @@ export class StreamDelivery implements OnApplicationShutdown {
 
   /** Delivers a publication this instance recorded but cannot receive back from the channel (or has no channel). */
   deliverDirect(m: StreamMessage): void {
+    if (this.awaitingEcho.size > 0) this.flushAwaiting();
+    this.sendDirect(m);
+  }
+
+  private sendDirect(m: StreamMessage): void {
     if (this.history.shared) {
       this.directIds.add(m.id);
       if (this.directIds.size > MAX_DIRECT_IDS)
@@ -187,6 +206,7 @@ export class StreamDelivery implements OnApplicationShutdown {
     rooms: string[],
     enteredAt: number,
   ): void {
+    if (this.awaitingEcho.size > 0) this.flushAwaiting();
     this.server?.local.to(rooms).emit(event, { ...payload, unpositioned: true });
     this.metrics.observePublishToEmit(event, (performance.timeOrigin + performance.now() - enteredAt) / 1000);
     this.metrics.recordWsSent(event, this.countLocal(rooms));
