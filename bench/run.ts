@@ -104,7 +104,7 @@ const CFG = {
    */
   slowCapBytes: 2 * 1024 * 1024,
   /** Scenario 8: closed-loop POST /events publishers (requests in flight), over this many portfolios. */
-  streamPublishers: 32,
+  streamPublishers: Number(process.env.BENCH_PUBLISHERS ?? 32),
   streamPortfolios: 100,
   streamSeconds: QUICK ? 2 : 5,
   streamRounds: QUICK ? 2 : 5,
