@@ -999,7 +999,18 @@ async function fanout(
     goal: ['<=', 1.2],
     also: lo.fraction >= 0.99,
   });
-  if (build !== null) {
+  if (build === null) {
+    row({
+      scenario: '4',
+      metric: `max delivered messages/s, ${BEFORE_REF} vs now`,
+      bare: null,
+      ours: null,
+      ratio: null,
+      goal: '>= 0.9',
+      met: null,
+      note: `skipped: ${BEFORE_REF} could not be built (the run's log says why)`,
+    });
+  } else {
     const fbf = fan.before;
     const fbr = fan['before-redis'];
     const columns = `${build.ref} (bare column) vs now (ours column)`;
