@@ -10,17 +10,13 @@ import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import Redis from 'ioredis';
+import { sign } from 'jsonwebtoken';
+import { io } from 'socket.io-client';
 import { LogHistogram } from './lib/histogram';
-import {
-  cpuMs,
-  freePort,
-  gcPreload,
-  machine,
-  pinSelf,
-  rssKb,
-  SERVER_CORE,
-  spawnPinned,
-} from './lib/processes';
+import { cpuMs, gcPreload, machine, pinSelf, rssKb } from './lib/processes';
+import { type BeforeBuild, buildBefore } from './lib/before-build';
+import { type RedisHandle, startRedis as startRedisProcess } from './lib/redis';
 import type { AckLoopResult, FanoutData } from './lib/protocol';
 import type { Row } from './lib/results';
 import { JWT_SECRET, PUBLISH_TOKEN, ROOT, ServerHandle, ServerKind, startServer } from './lib/servers';
@@ -43,6 +39,8 @@ const SCENARIO_SECONDS = {
   '5': 12,
   '6': 15,
   '7': 45,
+  /** 75 s of measuring plus the before build (bench/lib/before-build.ts, 20-50 s), which scenario 4 shares. */
+  '8': 130,
 } as const;
 type Scenario = keyof typeof SCENARIO_SECONDS;
 const SCENARIOS = Object.keys(SCENARIO_SECONDS) as Scenario[];
@@ -69,6 +67,8 @@ const wantAck = want('1') || want('2') || want('5');
 /** What will run: the chosen scenarios, and 1 when 2 or 5 needs its clients. */
 const RUNS = SCENARIOS.filter((x) => want(x) || (x === '1' && wantAck));
 /** The env assignment that turns our latency timing and metrics off (scenario 2); see docs/BENCHMARKS.md. */
+/** The build scenarios 4 and 8 compare with: the server before stream positions, built in a temporary worktree. */
+const BEFORE_REF = process.env.BENCH_BEFORE_REF ?? '638e356';
 const MONITORING_OFF = (process.env.BENCH_MONITORING_OFF ?? 'METRICS_ENABLED=false').split('=');
 
 const CFG = {
@@ -103,6 +103,16 @@ const CFG = {
    * default is: at 60 KB × 15/s the backlog passes 2 MiB within a few seconds of the kernel buffers filling.
    */
   slowCapBytes: 2 * 1024 * 1024,
+  /** Scenario 8: closed-loop POST /events publishers (requests in flight), over this many portfolios. */
+  streamPublishers: Number(process.env.BENCH_PUBLISHERS ?? 32),
+  streamPortfolios: 100,
+  streamSeconds: QUICK ? 2 : 5,
+  streamRounds: QUICK ? 2 : 5,
+  /** The event JSON's size (`{event, portfolioId, data}`), as in docs/socket-contract.md's history costs. */
+  streamEventBytes: 300,
+  resumeMissed: 500,
+  resumeRepeats: QUICK ? 3 : 7,
+  memoryCounts: [1, 100, 1000],
   /** Sized from SCENARIO_SECONDS; BENCH_DEADLINE_SECONDS overrides it (the results file records that). */
   deadlineSeconds: Number(
     process.env.BENCH_DEADLINE_SECONDS ??
@@ -187,7 +197,15 @@ const owned: ServerHandle[] = [];
 /** Set when the deadline passed: the run is being torn down and its remaining steps must not report. */
 let aborted = false;
 const workers: Worker[] = [];
-let redisProc: ReturnType<typeof spawnPinned> | null = null;
+const redises: RedisHandle[] = [];
+/** The earlier build scenarios 4 and 8 compare with, while it exists. */
+let before: BeforeBuild | null = null;
+
+async function startRedis(cwd: string): Promise<RedisHandle> {
+  const r = await startRedisProcess(cwd);
+  redises.push(r);
+  return r;
+}
 
 async function start(opts: Parameters<typeof startServer>[0]): Promise<ServerHandle> {
   const s = await startServer(opts);
@@ -203,7 +221,12 @@ async function stopServer(s: ServerHandle): Promise<void> {
 async function cleanup(): Promise<void> {
   for (const w of workers.splice(0)) w.stop();
   await Promise.all(owned.splice(0).map((s) => s.stop()));
-  if (redisProc !== null && redisProc.exitCode === null) redisProc.kill('SIGKILL');
+  for (const r of redises.splice(0)) r.stop();
+  if (before !== null) {
+    const b = before;
+    before = null;
+    await b.remove();
+  }
 }
 
 /** Connects `total` sockets to `server` spread over `ws`, all as distinct users. */
@@ -355,13 +378,18 @@ function promValue(text: string, name: string, labels = ''): number {
 
 const agent = new Agent({ keepAlive: true, maxSockets: 32 });
 
-function publish(server: ServerHandle, body: string): Promise<boolean> {
+/** POST /events with PUBLISH_TOKEN over `via` (keep-alive): the status and the answer's body (0 on a network error). */
+function postEvent(
+  server: ServerHandle,
+  body: string,
+  via: Agent = agent,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
     const req = request(
       `${server.url}/events`,
       {
         method: 'POST',
-        agent,
+        agent: via,
         headers: {
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(body),
@@ -370,14 +398,20 @@ function publish(server: ServerHandle, body: string): Promise<boolean> {
         timeout: 10_000,
       },
       (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode === 202));
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
       },
     );
-    req.on('error', () => resolve(false));
+    req.on('error', () => resolve({ status: 0, body: '' }));
     req.on('timeout', () => req.destroy());
     req.end(body);
   });
+}
+
+function publish(server: ServerHandle, body: string): Promise<boolean> {
+  return postEvent(server, body).then((r) => r.status === 202);
 }
 
 /** The same `data` of `bytes` (as JSON) for every server: step id, send time, padding. */
@@ -848,39 +882,39 @@ async function fanout(
   bare: ServerHandle,
   ours: ServerHandle,
   preload: string,
+  build: BeforeBuild | null,
 ): Promise<void> {
   // ---- 4. Fan-out
   log(
     `4. fan-out: ${CFG.fanoutMembers} members in one room, 100-byte messages, rate stepped up until < 99 % arrive`,
   );
-  // Redis for the adapter run, on the server core like a Redis on the server's host.
-  const redisPort = await freePort();
-  redisProc = spawnPinned(
-    [
-      'redis-server',
-      '--port',
-      String(redisPort),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--loglevel',
-      'warning',
-    ],
-    { core: SERVER_CORE, env: {}, cwd: ROOT },
-  );
+  const redis = await startRedis(ROOT);
   const oursRedis = await start({
     name: 'ours-redis',
     kind: 'ours',
     gcPreload: preload,
-    redisUrl: `redis://127.0.0.1:${redisPort}`,
+    redisUrl: redis.url,
   });
+  // The server before stream positions, in-memory and with its own Redis: the cost is meant to be per
+  // publication, so deliveries per second should not move.
+  const redisBefore = build === null ? null : await startRedis(ROOT);
+  const previous =
+    build === null || redisBefore === null
+      ? []
+      : await Promise.all([
+          start({ name: 'before', kind: 'ours', gcPreload: preload, root: build.dir }),
+          start({
+            name: 'before-redis',
+            kind: 'ours',
+            gcPreload: preload,
+            redisUrl: redisBefore.url,
+            root: build.dir,
+          }),
+        ]);
   const fan: Record<string, Awaited<ReturnType<typeof fanoutLadder>> & { latency?: StepResult }> = {};
   const joinFailures: Record<string, number> = {};
   let bareMax = 0;
-  for (const s of [bare, ours, oursRedis]) {
+  for (const s of [bare, ours, oursRedis, ...previous]) {
     const c = await connectAll(pair, s, `fan-${s.name}`, CFG.fanoutMembers, {
       subscribe: true,
       listen: true,
@@ -965,8 +999,411 @@ async function fanout(
     goal: ['<=', 1.2],
     also: lo.fraction >= 0.99,
   });
+  if (build === null) {
+    row({
+      scenario: '4',
+      metric: `max delivered messages/s, ${BEFORE_REF} vs now`,
+      bare: null,
+      ours: null,
+      ratio: null,
+      goal: '>= 0.9',
+      met: null,
+      note: `skipped: ${BEFORE_REF} could not be built (the run's log says why)`,
+    });
+  } else {
+    const fbf = fan.before;
+    const fbr = fan['before-redis'];
+    const columns = `${build.ref} (bare column) vs now (ours column)`;
+    for (const [what, then, now] of [
+      ['in-memory', fbf, fo],
+      ['Redis adapter', fbr, fr],
+    ] as const) {
+      ratioRow({
+        scenario: '4',
+        metric: `max delivered messages/s (${what}), ${columns}`,
+        bare: then.maxDeliveredPerSec,
+        ours: now.maxDeliveredPerSec,
+        goal: ['>=', 0.9],
+        digits: 0,
+        note:
+          what !== 'in-memory'
+            ? undefined
+            : `unchanged within noise is the goal: the ladder's steps are ${Math.round(2 ** (1 / 2 ** CFG.fanoutBisections) * 100 - 100)} % apart, so one step down reads as a ratio of ${round(1 / 2 ** (1 / 2 ** CFG.fanoutBisections))}`,
+      });
+      ratioRow({
+        scenario: '4',
+        metric: `deliveries per second of server CPU at ${round(bareMax / 2, 1)} ev/s (${what}), ${columns}`,
+        bare: (then.latency as StepResult).deliveredPerCpuSec,
+        ours: (now.latency as StepResult).deliveredPerCpuSec,
+        goal: ['>=', 0.9],
+        digits: 0,
+      });
+    }
+  }
   await stopServer(oursRedis);
-  if (redisProc.exitCode === null) redisProc.kill('SIGKILL');
+  for (const s of previous) await stopServer(s);
+  redis.stop();
+  redisBefore?.stop();
+}
+
+// ---------------------------------------------------------------------------------------------- streams
+
+/** A portfolio:update body whose event JSON (`{event, portfolioId, data}`) is about `bytes` long. */
+function streamEventBody(portfolioId: string, seq: number, bytes: number): string {
+  const event = { event: 'portfolio:update', portfolioId, data: { seq, pad: '' } };
+  event.data.pad = 'x'.repeat(Math.max(0, bytes - JSON.stringify(event).length));
+  return JSON.stringify(event);
+}
+
+interface PublishRun {
+  server: string;
+  accepted: number;
+  failed: number;
+  perSec: number;
+  serverCpuPct: number;
+  redisCpuPct: number;
+  /** This process's CPU (the publishers) over the wall time. */
+  clientCpuPct: number;
+  /** 202s per CPU second of the server and its Redis together. */
+  perCpuSec: number;
+}
+
+/**
+ * Closed-loop publishers: CFG.streamPublishers requests in flight, each sending the next as soon as the last was
+ * answered, for `seconds`, to CFG.streamPortfolios portfolios in turn.
+ */
+async function publishLoop(
+  server: ServerHandle,
+  redis: RedisHandle,
+  seconds: number,
+  via: Agent,
+): Promise<PublishRun> {
+  let accepted = 0;
+  let failed = 0;
+  let seq = 0;
+  const cpu0 = cpuMs(server.pid);
+  const redisCpu0 = cpuMs(redis.pid);
+  const clientCpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CFG.streamPublishers }, async () => {
+      while (performance.now() < end) {
+        const n = seq++;
+        const portfolio = `S${n % CFG.streamPortfolios}`;
+        const r = await postEvent(server, streamEventBody(portfolio, n, CFG.streamEventBytes), via);
+        if (r.status === 202) accepted++;
+        else failed++;
+      }
+    }),
+  );
+  const wall = performance.now() - t0;
+  const serverCpu = cpuMs(server.pid) - cpu0;
+  const redisCpu = cpuMs(redis.pid) - redisCpu0;
+  const clientCpu = process.cpuUsage(clientCpu0);
+  return {
+    server: server.name,
+    accepted,
+    failed,
+    perSec: accepted / (wall / 1000),
+    serverCpuPct: (serverCpu / wall) * 100,
+    redisCpuPct: (redisCpu / wall) * 100,
+    clientCpuPct: ((clientCpu.user + clientCpu.system) / 1000 / wall) * 100,
+    perCpuSec: accepted / ((serverCpu + redisCpu) / 1000),
+  };
+}
+
+/** Issue 14's first goal: POST /events throughput on one instance with Redis, the earlier build against this one. */
+async function publishThroughput(preload: string, build: BeforeBuild): Promise<void> {
+  log(
+    `8. publish throughput: ${build.ref} (${build.commit}) vs now, each with its own Redis, ${CFG.streamPublishers} closed-loop publishers, ${CFG.streamRounds} alternating rounds of ${CFG.streamSeconds} s`,
+  );
+  const [redisBefore, redisNow] = await Promise.all([startRedis(ROOT), startRedis(ROOT)]);
+  const [srvBefore, srvNow] = await Promise.all([
+    start({ name: 'before', kind: 'ours', gcPreload: preload, redisUrl: redisBefore.url, root: build.dir }),
+    start({ name: 'now', kind: 'ours', gcPreload: preload, redisUrl: redisNow.url }),
+  ]);
+  const pairs: Array<[ServerHandle, RedisHandle]> = [
+    [srvBefore, redisBefore],
+    [srvNow, redisNow],
+  ];
+  const via = new Agent({ keepAlive: true, maxSockets: CFG.streamPublishers });
+  for (const [s, r] of pairs) await publishLoop(s, r, CFG.warmupSeconds, via);
+  const runs: Record<string, PublishRun[]> = { before: [], now: [] };
+  for (let i = 0; i < CFG.streamRounds; i++) {
+    for (const [s, r] of i % 2 === 0 ? pairs : [...pairs].reverse()) {
+      const run = await publishLoop(s, r, CFG.streamSeconds, via);
+      runs[s.name].push(run);
+      log(
+        `  round ${i + 1} ${s.name}: ${run.perSec.toFixed(0)} 202s/s (${run.failed} not 202), server CPU ${run.serverCpuPct.toFixed(0)} %, redis CPU ${run.redisCpuPct.toFixed(0)} %, publishers ${run.clientCpuPct.toFixed(0)} %`,
+      );
+    }
+  }
+  via.destroy();
+  await stopServer(srvBefore);
+  await stopServer(srvNow);
+  redisBefore.stop();
+  redisNow.stop();
+  const med = (k: string, f: (r: PublishRun) => number) => median(runs[k].map(f));
+  details.publishThroughput = {
+    before: { ref: build.ref, commit: build.commit },
+    publishers: CFG.streamPublishers,
+    portfolios: CFG.streamPortfolios,
+    eventBytes: CFG.streamEventBytes,
+    seconds: CFG.streamSeconds,
+    runs: Object.fromEntries(
+      Object.entries(runs).map(([k, rs]) => [
+        k,
+        rs.map((r) => ({
+          ...r,
+          perSec: round(r.perSec, 0),
+          perCpuSec: round(r.perCpuSec, 0),
+          serverCpuPct: round(r.serverCpuPct, 0),
+          redisCpuPct: round(r.redisCpuPct, 0),
+          clientCpuPct: round(r.clientCpuPct, 0),
+        })),
+      ]),
+    ),
+  };
+  const failed = [...runs.before, ...runs.now].reduce((a, r) => a + r.failed, 0);
+  const columns = `${build.ref} (bare column) vs now (ours column)`;
+  const pct = (k: string, f: (r: PublishRun) => number) => `${round(med(k, f), 0)} %`;
+  const serverCpu = (r: PublishRun) => r.serverCpuPct;
+  const redisCpu = (r: PublishRun) => r.redisCpuPct;
+  const cpu = `server CPU ${pct('before', serverCpu)} before, ${pct('now', serverCpu)} now; Redis CPU ${pct('before', redisCpu)} before, ${pct('now', redisCpu)} now; publishers ${pct('now', (r) => r.clientCpuPct)}`;
+  const notBusy =
+    Math.min(med('before', serverCpu), med('now', serverCpu)) < 90
+      ? 'a server ran below 90 % of its core: the publishers (or other load on the machine) set the pace, and the capacity row (per CPU second of server + Redis) says more than this one'
+      : undefined;
+  ratioRow({
+    scenario: '8',
+    metric: `POST /events 202s per second, one instance with Redis, ${CFG.streamPublishers} in flight (median of ${CFG.streamRounds} rounds), ${columns}`,
+    bare: med('before', (r) => r.perSec),
+    ours: med('now', (r) => r.perSec),
+    goal: ['>=', 0.8],
+    digits: 0,
+    also: failed === 0,
+    note: [cpu, notBusy, failed > 0 ? `${failed} answers were not 202` : undefined]
+      .filter((x) => x !== undefined)
+      .join('; '),
+  });
+  ratioRow({
+    scenario: '8',
+    metric: `POST /events 202s per CPU second of server + Redis (capacity), ${columns}`,
+    bare: med('before', (r) => r.perCpuSec),
+    ours: med('now', (r) => r.perCpuSec),
+    goal: ['>=', 0.8],
+    digits: 0,
+  });
+}
+
+/** Sum and count of a Prometheus histogram on `server`. */
+async function histogramTotals(server: ServerHandle, name: string): Promise<{ sum: number; count: number }> {
+  const text = (await getText(`${server.url}/metrics/prometheus`)).body;
+  return { sum: promValue(text, `${name}_sum`), count: promValue(text, `${name}_count`) };
+}
+
+/** Publishes `count` updates of CFG.streamEventBytes to `portfolioId`, 32 in flight; returns the last position. */
+async function publishMany(
+  server: ServerHandle,
+  portfolioId: string,
+  count: number,
+): Promise<{ epoch: string; offset: number }> {
+  let next = 0;
+  let last = { epoch: '', offset: -1 };
+  await Promise.all(
+    Array.from({ length: Math.min(32, count) }, async () => {
+      while (next < count) {
+        const n = next++;
+        const r = await postEvent(server, streamEventBody(portfolioId, n, CFG.streamEventBytes));
+        if (r.status !== 202) throw new Error(`POST /events answered ${r.status}: ${r.body.slice(0, 300)}`);
+        const pos = (JSON.parse(r.body) as { positions: Record<string, { epoch: string; offset: number }> })
+          .positions[`portfolio:${portfolioId}`];
+        if (pos !== undefined && pos.offset > last.offset) last = pos;
+      }
+    }),
+  );
+  return last;
+}
+
+/**
+ * Issue 14's resume goal: a client subscribes with `since` CFG.resumeMissed publications behind; the server's time
+ * is the `stream_resume_duration_seconds` sum/count delta, the client's is the ack round trip (which includes
+ * receiving every replayed event, since the ack follows them).
+ */
+async function resumeTime(server: ServerHandle): Promise<void> {
+  log(
+    `8. resume: ${CFG.resumeMissed} missed publications of ~${CFG.streamEventBytes} bytes, ${CFG.resumeRepeats} times, one instance with Redis`,
+  );
+  const metric = 'stream_resume_duration_seconds';
+  const serverMs: number[] = [];
+  const clientMs: number[] = [];
+  const replayed: number[] = [];
+  for (let i = 0; i < CFG.resumeRepeats; i++) {
+    const portfolioId = `R${i}`;
+    const last = await publishMany(server, portfolioId, CFG.resumeMissed);
+    const token = sign({ portfolios: [portfolioId] }, JWT_SECRET, {
+      algorithm: 'HS256',
+      subject: `resume-${i}`,
+      expiresIn: '1h',
+    });
+    const socket = io(server.url, {
+      auth: { token },
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      timeout: 10_000,
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', () => resolve());
+        socket.once('connect_error', reject);
+      });
+      let received = 0;
+      socket.on('portfolio:update', () => received++);
+      const m0 = await histogramTotals(server, metric);
+      const t0 = performance.now();
+      const ack = (await socket.timeout(10_000).emitWithAck('portfolio:subscribe', {
+        portfolioId,
+        since: { epoch: last.epoch, offset: last.offset - CFG.resumeMissed },
+      })) as { ok: boolean; recovered?: boolean; replayed?: number };
+      const rtt = performance.now() - t0;
+      const m1 = await histogramTotals(server, metric);
+      if (!ack.ok || ack.recovered !== true) throw new Error(`resume not recovered: ${JSON.stringify(ack)}`);
+      const perResume = m1.count - m0.count === 1 ? (m1.sum - m0.sum) * 1000 : NaN;
+      serverMs.push(perResume);
+      clientMs.push(rtt);
+      replayed.push(ack.replayed ?? -1);
+      log(
+        `  resume ${i + 1}: replayed ${ack.replayed} (${received} received before the ack), server ${perResume.toFixed(2)} ms, ack round trip ${rtt.toFixed(2)} ms`,
+      );
+    } finally {
+      socket.disconnect();
+    }
+  }
+  details.resume = {
+    missed: CFG.resumeMissed,
+    eventBytes: CFG.streamEventBytes,
+    serverMs: serverMs.map((x) => round(x)),
+    clientAckMs: clientMs.map((x) => round(x)),
+    replayed,
+  };
+  const allReplayed = replayed.every((x) => x === CFG.resumeMissed);
+  const serverMedian = median(serverMs);
+  row({
+    scenario: '8',
+    metric: `resume of ${CFG.resumeMissed} missed publications, server time (ms, ${metric}, median of ${CFG.resumeRepeats})`,
+    bare: null,
+    ours: round(serverMedian),
+    ratio: null,
+    goal: '< 50 ms',
+    met: allReplayed && serverMedian < 50,
+    note: allReplayed ? undefined : `replayed ${JSON.stringify(replayed)}, not ${CFG.resumeMissed} each`,
+  });
+  row({
+    scenario: '8',
+    metric: `resume of ${CFG.resumeMissed} missed publications, client ack round trip incl. the replay (ms, median of ${CFG.resumeRepeats})`,
+    bare: null,
+    ours: round(median(clientMs)),
+    ratio: null,
+    goal: 'reported',
+    met: null,
+  });
+}
+
+/**
+ * What history costs in Redis: `MEMORY USAGE` (every element sampled) of a stream's log and meta after 1, 100
+ * and 1000 publications of ~CFG.streamEventBytes through POST /events (the real Lua step), each a fresh stream.
+ */
+async function historyMemory(server: ServerHandle, redis: RedisHandle, service: string): Promise<void> {
+  log(`8. history memory: ${CFG.memoryCounts.join(', ')} publications of ~${CFG.streamEventBytes} bytes`);
+  const client = new Redis(redis.url, { maxRetriesPerRequest: 3, lazyConnect: true });
+  await client.connect();
+  try {
+    const measured: Record<string, unknown>[] = [];
+    for (const n of CFG.memoryCounts) {
+      const portfolioId = `M${n}`;
+      await publishMany(server, portfolioId, n);
+      const stream = `portfolio:${portfolioId}`;
+      const logKey = `${service}:stream:{${stream}}:log`;
+      const metaKey = `${service}:stream:{${stream}}:meta`;
+      const logBytes = Number(await client.call('MEMORY', 'USAGE', logKey, 'SAMPLES', '0'));
+      const metaBytes = Number(await client.call('MEMORY', 'USAGE', metaKey, 'SAMPLES', '0'));
+      const entries = await client.xlen(logKey);
+      const first = (await client.xrange(logKey, '-', '+', 'COUNT', 1))[0];
+      const messageBytes = first === undefined ? NaN : Buffer.byteLength(first[1][1]);
+      const eventBytes = Buffer.byteLength(streamEventBody(portfolioId, 0, CFG.streamEventBytes));
+      measured.push({ publications: n, entries, logBytes, metaBytes, messageBytes, eventBytes });
+      log(
+        `  ${n}: log ${logBytes} B (${entries} entries), meta ${metaBytes} B, message ${messageBytes} B for a ${eventBytes} B event`,
+      );
+    }
+    details.historyMemory = { service, measured };
+    const at = (n: number) => measured.find((m) => m.publications === n) as Record<string, number>;
+    for (const m of measured as Array<Record<string, number>>) {
+      row({
+        scenario: '8',
+        metric: `history after ${m.publications} publication(s) of ${m.eventBytes}-byte events: log / meta bytes (MEMORY USAGE), log bytes per publication`,
+        bare: null,
+        ours: `${m.logBytes} / ${m.metaBytes}, ${round(m.logBytes / m.publications, 0)}`,
+        ratio: null,
+        goal: 'reported',
+        met: null,
+      });
+    }
+    const [lo, hi] = [CFG.memoryCounts[1], CFG.memoryCounts[CFG.memoryCounts.length - 1]];
+    const marginal = (at(hi).logBytes - at(lo).logBytes) / (hi - lo);
+    const message = at(hi).messageBytes;
+    details.historyMemory = {
+      ...(details.historyMemory as object),
+      marginalLogBytesPerPublication: round(marginal, 0),
+      logOverheadBeyondMessage: round(marginal - message, 0),
+      envelopeBytes: message - at(hi).eventBytes,
+      fixedLogBytes: round(at(lo).logBytes - lo * marginal, 0),
+    };
+    row({
+      scenario: '8',
+      metric: `log bytes per added publication (${lo} → ${hi}): message (event + envelope) + overhead; fixed part of a log`,
+      bare: null,
+      ours: `${round(marginal, 0)} = ${message} (${at(hi).eventBytes} + ${message - at(hi).eventBytes}) + ${round(marginal - message, 0)}; fixed ${round(at(lo).logBytes - lo * marginal, 0)}`,
+      ratio: null,
+      goal: 'reported',
+      met: null,
+    });
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Scenario 8 (issue 14): publish throughput against the earlier build, resume time and history memory. */
+async function streams(preload: string, build: BeforeBuild | null, buildError: string | null): Promise<void> {
+  if (build !== null) await publishThroughput(preload, build);
+  else {
+    log(`8. publish throughput skipped: ${buildError}`);
+    row({
+      scenario: '8',
+      metric: `POST /events 202s per second, one instance with Redis, ${BEFORE_REF} vs now`,
+      bare: null,
+      ours: null,
+      ratio: null,
+      goal: '>= 0.8',
+      met: null,
+      note: `skipped: ${BEFORE_REF} could not be built (${(buildError ?? '').split('\n')[0]})`,
+    });
+  }
+  const redis = await startRedis(ROOT);
+  const service = 'bench-streams';
+  const server = await start({
+    name: 'ours-streams',
+    kind: 'ours',
+    gcPreload: preload,
+    redisUrl: redis.url,
+    extraEnv: { SERVICE_NAME: service },
+  });
+  await resumeTime(server);
+  await historyMemory(server, redis, service);
+  await stopServer(server);
+  redis.stop();
 }
 
 /** Scenario 3: idle connections held on fresh servers (so the RSS baseline is a clean heap). */
@@ -1272,18 +1709,28 @@ async function main(): Promise<void> {
   ]);
   workers.push(...(await Promise.all(Array.from({ length: CFG.idleWorkers }, () => Worker.start()))));
   const pair = workers.slice(0, 2);
+  let buildError: string | null = null;
+  if (want('4') || want('8')) {
+    log(`building ${BEFORE_REF} in a temporary worktree, for scenarios 4 and 8`);
+    before = await buildBefore(ROOT, BEFORE_REF).catch((err: unknown) => {
+      buildError = err instanceof Error ? err.message : String(err);
+      log(`  cannot build ${BEFORE_REF}: ${buildError}`);
+      return null;
+    });
+  }
 
   if (want('6')) await timed('6', () => connectionSetup(pair, bare, ours));
   if (nest !== null) await timed('1, 2, 5', () => ackScenarios(pair, bare, nest, ours, oursOff));
   for (const s of [nest, oursOff]) if (s !== null) await stopServer(s);
   const fan = async () => {
-    if (want('4')) await timed('4', () => fanout(pair, bare, ours, preload));
+    if (want('4')) await timed('4', () => fanout(pair, bare, ours, preload, before));
     await stopServer(bare);
     await stopServer(ours);
   };
   if (want('3')) await timed('3 (4 during its hold)', () => idleConnections(preload, fan));
   else await fan();
   if (want('7')) await timed('7', () => slowConsumer(pair, preload));
+  if (want('8')) await timed('8', () => streams(preload, before, buildError));
 
   clearTimeout(watchdog);
   await cleanup();

@@ -54,6 +54,8 @@ export interface StartOptions {
   extraEnv?: Record<string, string>;
   /** Node flags, e.g. --cpu-prof. */
   nodeFlags?: string[];
+  /** Where our server's dist/ is (an earlier build, bench/lib/before-build.ts); this checkout by default. */
+  root?: string;
 }
 
 export async function startServer(opts: StartOptions): Promise<ServerHandle> {
@@ -81,7 +83,7 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
           ...(opts.redisUrl !== undefined ? { REDIS_URL: opts.redisUrl } : {}),
           ...opts.extraEnv,
         };
-  const proc = spawnPinned(argv, { core: SERVER_CORE, env, cwd: ROOT });
+  const proc = spawnPinned(argv, { core: SERVER_CORE, env, cwd: opts.root ?? ROOT });
   let out = '';
   const keep = (d: Buffer) => {
     out += d.toString('utf8');
