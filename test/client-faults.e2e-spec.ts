@@ -124,6 +124,38 @@ describe('Client library under server faults (e2e)', () => {
     expect(client.deliveries.slice(before).map((d) => d.id)).toEqual(next.map((p) => p.id));
   }, 30_000);
 
+  it('subscribing while Redis does not answer: the subscription holds, local publications arrive meanwhile, and once Redis is back delivery is positioned and in order', async () => {
+    const portfolio = 'p-early';
+    const stream = `portfolio:${portfolio}`;
+    const client = libraryClient('u-early', a.url, [portfolio]);
+    await client.client.connect();
+    redis.freeze();
+    const subscribing = client.client.subscribePortfolio(portfolio);
+    const outcome = subscribing.then(
+      (position) => ({ position }),
+      (error: Error) => ({ error: error.message }),
+    );
+    const onA = new Publisher('a', a.url, PUBLISH_TOKEN);
+    const body = { event: 'portfolio:update', portfolioId: portfolio };
+    await sleep(1500); // the subscribe is asked for while Redis is frozen
+    const during = await onA.publish(body);
+    expect(during).toMatchObject({ status: 202, degraded: true, positions: {} });
+    await waitFor(() => client.deliveries.some((d) => d.id === during.id), 5000);
+    await sleep(1500);
+    redis.thaw();
+    const after = await (async () => {
+      for (let i = 0; i < 50; i++) {
+        const p = await onA.publish(body);
+        if (!p.degraded) return p;
+        await sleep(100);
+      }
+      throw new Error('publications stayed degraded after the thaw');
+    })();
+    await waitFor(() => client.reached(stream, after.positions[stream]), 10_000);
+    expect(await outcome).toEqual({ position: expect.objectContaining({ epoch: expect.any(String) }) });
+    expect(client.deliveries.map((d) => d.id)).toEqual(onA.publications.map((p) => p.id));
+  }, 30_000);
+
   it('Redis frozen for 10 s under publishing on both replicas: deliveries stay ordered and unique, every loss is followed by resync, and every non-degraded publication reached the other replica within a second', async () => {
     const portfolio = 'p-frozen';
     const stream = `portfolio:${portfolio}`;
