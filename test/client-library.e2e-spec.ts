@@ -239,9 +239,9 @@ describe('Client library against two replicas (e2e)', () => {
     ]);
 
     const publications = publishers.flatMap((p) => p.publications);
-    // The publishers slow down rather than pile requests up when the machine is busy (see Publisher.steady);
-    // the scenario still has to have happened at a real rate.
-    expect(publications.length).toBeGreaterThanOrEqual(1000);
+    // The publishers slow down rather than pile requests up when the machine is busy (see Publisher.steady: up
+    // to twice the planned time); the scenario still has to have happened at a real rate, 40/s each at least.
+    expect(publications.length).toBeGreaterThanOrEqual(400);
     expect(
       publications
         .filter((p) => p.status !== 202 || p.degraded)
