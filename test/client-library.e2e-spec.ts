@@ -295,10 +295,13 @@ describe('Client library against two replicas (e2e)', () => {
       seed,
       report: group.map((c, i) => exact(i, c.deliveredIn(stream)[0]?.position.offset ?? 0)),
     });
-    // Every dropped client came back by itself (the first connection plus one per drop it saw).
+    // Every dropped client came back by itself. (Not one connect per disconnect: socket.io-client also reports a
+    // disconnect when the transport closes during the handshake, before it ever said connect.)
     for (const c of group) {
       expect(c.client.connected).toBe(true);
-      expect(c.connects.length).toBe(c.disconnects.length + 1);
+      const lastDrop = c.disconnects[c.disconnects.length - 1]?.at ?? 0;
+      expect(c.connects[c.connects.length - 1].at).toBeGreaterThanOrEqual(lastDrop);
     }
+    expect(group.filter((c) => c.disconnects.length > 0).length).toBeGreaterThanOrEqual(5);
   }, 60_000);
 });
