@@ -69,6 +69,11 @@ export class RedisStreamLog implements StreamLog {
     this.clockOffsetMs = Number(seconds) * 1000 + Number(micros) / 1000 - (before + after) / 2;
   }
 
+  /** True once a clock sample has been kept; until then publications carry no deadline. */
+  get clockKnown(): boolean {
+    return this.clockOffsetMs !== null;
+  }
+
   private deadline(): number {
     return this.clockOffsetMs === null ? 0 : Date.now() + this.clockOffsetMs + this.options.runWithinMs;
   }

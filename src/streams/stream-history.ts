@@ -22,6 +22,11 @@ export const STREAM_REDIS_TIMEOUT_MS = 500;
 const SCRIPT_REPLY_MARGIN_MS = 100;
 /** How often Redis's clock is measured again (drift is slow; a Redis failover changes the clock at once). */
 const CLOCK_SYNC_MS = 30_000;
+/**
+ * Until a sample is kept, how often the clock is measured again. A slow round trip is discarded (a busy start-up
+ * does that), and without a sample publications carry no deadline: a frozen Redis would run them late.
+ */
+const CLOCK_RETRY_MS = 1000;
 /** While streams wait for a new epoch, how often it is retried (a frozen Redis that thaws sends no 'ready'). */
 const ROTATE_RETRY_MS = 1000;
 /** internal_errors_total{kind}: a publication Redis did not record. */
@@ -54,6 +59,8 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
   private readonly log: StreamLog;
   private readonly redisLog: RedisStreamLog | null = null;
   private clockTimer: NodeJS.Timeout | null = null;
+  /** When the clock was last measured (or tried). */
+  private clockSyncedAt = 0;
   private readonly memory: MemoryStreamLog | null;
   private readonly idempotency: MemoryIdempotency;
   /** Streams this instance delivered a publication of that Redis never recorded. */
@@ -103,7 +110,10 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
     });
     if (this.redisLog !== null) {
       if (this.redis.isReady) void this.syncClock();
-      this.clockTimer = setInterval(() => void this.syncClock(), CLOCK_SYNC_MS);
+      this.clockTimer = setInterval(() => {
+        if (this.redisLog?.clockKnown !== true || Date.now() - this.clockSyncedAt >= CLOCK_SYNC_MS)
+          void this.syncClock();
+      }, CLOCK_RETRY_MS);
       this.clockTimer.unref();
     }
   }
@@ -114,6 +124,7 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
    */
   private async syncClock(): Promise<void> {
     if (this.redisLog === null || !this.redis.isReady) return;
+    this.clockSyncedAt = Date.now();
     try {
       await withTimeout(this.redisLog.syncClock(), STREAM_REDIS_TIMEOUT_MS, REDIS_TIMEOUT_MESSAGE);
     } catch (err) {

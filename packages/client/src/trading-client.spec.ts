@@ -16,6 +16,8 @@ class FakeTradingServer {
   readonly resumes: StreamPosition[] = [];
   /** When false, subscribe/resume requests with `since` get no answer at all (a hung replica). */
   answerResumes = true;
+  /** When true, subscribes are taken but answered with `position: null`, as while the server's Redis is down. */
+  historyUnavailable = false;
   private readonly histories = new Map<
     string,
     { epoch: string; offset: number; firstKept: number; events: Map<number, Sent> }
@@ -148,6 +150,10 @@ class FakeTradingServer {
         if (payload.since && !this.answerResumes) return;
         const stream = `portfolio:${payload.portfolioId}`;
         void socket.join(stream);
+        if (this.historyUnavailable) {
+          const resumed = payload.since ? { recovered: false, replayed: 0 } : {};
+          return ack({ ok: true, portfolioId: payload.portfolioId, stream, position: null, ...resumed });
+        }
         const replay = payload.since ? this.replay(socket, stream, payload.since) : {};
         ack({
           ok: true,
@@ -256,6 +262,20 @@ describe(TradingClient.name, () => {
     await waitFor(`barrier ${payload.id}`, () => log.includes(payload.id));
     return payload.id;
   }
+
+  it('a subscribe answered without a position (the server cannot read its history) holds, is asked again, and resolves once a position comes', async () => {
+    start();
+    await client.connect();
+    server.historyUnavailable = true;
+    const subscribing = client.subscribePortfolio('p1');
+    await waitFor('the subscribe asked again', () => server.subscribes.length >= 5);
+    server.historyUnavailable = false;
+    await expect(within('the subscribe', subscribing)).resolves.toEqual({ epoch: 'e1', offset: 0 });
+    expect(server.subscribes.every((s) => s.since === undefined)).toBe(true);
+    await barrier();
+    expect(errors).toEqual([]);
+    expect(log.filter((entry) => entry.startsWith('resync'))).toEqual([]);
+  });
 
   it('subscribes without since first, adopts the acknowledged position and delivers live events', async () => {
     server.publish('portfolio:update', { portfolioId: 'p1' }, { live: false });

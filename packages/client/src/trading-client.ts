@@ -123,6 +123,8 @@ export class TradingClient<PortfolioData = unknown, TradeData = unknown> extends
   private restarting = false;
   private closed = false;
   private retryTimer?: ReturnType<typeof setTimeout>;
+  /** Requests to repeat once the server's history is reachable again. */
+  private readonly laterTimers = new Set<ReturnType<typeof setTimeout>>();
   private retryAttempt = 0;
 
   constructor(private readonly options: TradingClientOptions) {
@@ -187,6 +189,8 @@ export class TradingClient<PortfolioData = unknown, TradeData = unknown> extends
     this.generation++;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    for (const timer of this.laterTimers) clearTimeout(timer);
+    this.laterTimers.clear();
     const error = new TradingClientError('CLOSED', 'the client was closed');
     for (const waiter of this.connectWaiters.splice(0)) waiter.reject(error);
     for (const subscription of this.portfolios.values()) {
@@ -427,6 +431,14 @@ export class TradingClient<PortfolioData = unknown, TradeData = unknown> extends
       (ack) => {
         if (generation !== this.generation || this.requests.get(stream) !== request) return;
         request.inflight = false;
+        if (isHistoryUnavailable(ack)) {
+          // Taken (the server joined the room) but answered without a position: its history store (Redis) is
+          // unreachable. Not a failed attempt: ask again later, until a position comes.
+          request.attempts = 0;
+          request.key = undefined;
+          this.askAgainLater(stream, request, generation);
+          return;
+        }
         this.onStreamAck(stream, ack);
         this.followUp(stream, request);
       },
@@ -455,6 +467,15 @@ export class TradingClient<PortfolioData = unknown, TradeData = unknown> extends
     this.tracker.acknowledge(stream, ack);
     const position = this.tracker.position(stream);
     if (portfolio && position) for (const waiter of portfolio.waiters.splice(0)) waiter.resolve(position);
+  }
+
+  private askAgainLater(stream: string, request: StreamRequest, generation: number): void {
+    const timer = setTimeout(() => {
+      this.laterTimers.delete(timer);
+      if (this.closed || generation !== this.generation || this.requests.get(stream) !== request) return;
+      this.sync(stream);
+    }, this.retryDelayMs);
+    this.laterTimers.add(timer);
   }
 
   /** After an answer (or a timeout): ask again while the stream still misses something, else start afresh. */
@@ -498,6 +519,11 @@ export class TradingClient<PortfolioData = unknown, TradeData = unknown> extends
 
 function isOk(ack: unknown): boolean {
   return typeof ack === 'object' && ack !== null && (ack as { ok?: unknown }).ok === true;
+}
+
+/** An accepted request answered with `position: null`: the server cannot read the stream's history right now. */
+function isHistoryUnavailable(ack: unknown): boolean {
+  return isOk(ack) && (ack as { position?: unknown }).position === null;
 }
 
 function isStreamAnswer(value: unknown): value is StreamAnswer {
