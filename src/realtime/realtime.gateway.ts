@@ -115,7 +115,7 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
    * after it (docs/socket-contract.md#resume).
    */
   @SubscribeMessage(CLIENT_EVENTS.SUBSCRIBE)
-  async subscribe(@MessageBody() payload: unknown, @ConnectedSocket() socket: Socket): Promise<Ack> {
+  subscribe(@MessageBody() payload: unknown, @ConnectedSocket() socket: Socket): Ack | Promise<Ack> {
     const identity = socket.data as SocketIdentity;
     const parsed = parsePortfolioSubscription(payload, true);
     if (!parsed.ok) return invalid(parsed.message);
@@ -127,7 +127,15 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
       };
     }
     const stream = portfolioRoom(portfolioId);
-    const answer = await this.delivery.resume(socket, stream, since, true);
+    // Answered synchronously when it can be (no `since`, history in memory): the common subscribe stays cheap.
+    const now = since === null ? this.delivery.subscribeNow(socket, stream) : null;
+    if (now !== null) return this.subscribed(portfolioId, stream, now);
+    return this.delivery
+      .resume(socket, stream, since, true)
+      .then((answer) => this.subscribed(portfolioId, stream, answer));
+  }
+
+  private subscribed(portfolioId: string, stream: string, answer: ResumeAnswer): Ack {
     this.metrics.recordSubscription('subscribe');
     return { ok: true, portfolioId, ...streamAck(stream, answer) };
   }

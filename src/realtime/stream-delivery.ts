@@ -239,6 +239,18 @@ export class StreamDelivery implements OnApplicationShutdown {
    * missed after it (when the history still holds all of it). Serves portfolio:subscribe, the handshake's
    * `since` and user:resume.
    */
+  /**
+   * A subscribe without `since` on a single instance (history in memory): joins and answers the position at
+   * once. Publications are delivered in this same thread, so nothing can fall between the join and the read.
+   * Null with Redis (use `resume`).
+   */
+  subscribeNow(socket: Socket, stream: string): ResumeAnswer | null {
+    const position = this.history.positionNow(stream);
+    if (position === null) return null;
+    void socket.join(stream);
+    return { result: 'position', position, replayed: 0 };
+  }
+
   async resume(
     socket: Socket,
     stream: string,
@@ -263,8 +275,10 @@ export class StreamDelivery implements OnApplicationShutdown {
     try {
       if (join) void socket.join(stream);
       const outcome = await this.history.resume(stream, since);
-      // After a read, the channel must catch up with it; without one (Redis unreachable) there is nothing to align.
-      if (outcome.result !== 'unavailable') await this.barrier();
+      // After a read, the channel must catch up with it before the held ones go out, so none older than the
+      // replay slips through as live. Not needed without `since` (a publication older than the position is new
+      // to this client, and the position is only where it starts counting) nor without a read (Redis unreachable).
+      if (since !== null && outcome.result !== 'unavailable') await this.barrier();
       if (outcome.result === 'unavailable') {
         for (const m of held) if (socket.connected) socket.emit(m.ev, clientPayload(m, false));
         return this.answered(since, 'unavailable', null, 0, started);

@@ -58,6 +58,11 @@ export class MemoryStreamLog implements StreamLog {
   }
 
   resume(stream: string, since: StreamPosition | null, maxEntries: number): Promise<ResumeOutcome> {
+    return Promise.resolve(this.resumeNow(stream, since, maxEntries));
+  }
+
+  /** The same as `resume`, synchronously: this log is in memory. */
+  resumeNow(stream: string, since: StreamPosition | null, maxEntries: number): ResumeOutcome {
     const now = this.now();
     let s = this.streams.get(stream);
     if (s === undefined) {
@@ -67,8 +72,11 @@ export class MemoryStreamLog implements StreamLog {
     s.lastUsedAt = now;
     if (s.historyExpiresAt < now) s.entries = [];
     const position = { epoch: s.epoch, offset: s.offset };
-    const answer = (result: ResumeOutcome['result'], messages: string[] = []): Promise<ResumeOutcome> =>
-      Promise.resolve({ result, position, messages });
+    const answer = (result: ResumeOutcome['result'], messages: string[] = []): ResumeOutcome => ({
+      result,
+      position,
+      messages,
+    });
     if (since === null) return answer('position');
     if (since.epoch !== s.epoch || since.offset > s.offset) return answer('epoch_changed');
     const missing = s.offset - since.offset;

@@ -208,6 +208,14 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
     this.idempotency.set(keyHash, { bodyHash, result });
   }
 
+  /**
+   * The stream's current position at once, without Redis (null with Redis: ask `resume`). Lets a subscribe
+   * without `since` answer synchronously on a single instance.
+   */
+  positionNow(stream: string): StreamPosition | null {
+    return this.memory === null ? null : this.memory.resumeNow(stream, null, 0).position;
+  }
+
   /** The stream's position and, with `since`, what was published after it. Never rejects. */
   async resume(stream: string, since: StreamPosition | null): Promise<StreamResumeOutcome> {
     try {
