@@ -52,6 +52,9 @@ export class IdempotencyConflictError extends Error {
 }
 
 const PORTFOLIO_ID = /^[A-Za-z0-9_-]{1,64}$/;
+// The server's own userId rule (no control characters), spelled the same way.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 /**
  * Publishes events the way `POST /events` does, for services that hold a Redis connection but no HTTP route to
@@ -102,12 +105,19 @@ export class StreamPublisher {
       streamArgs.push(s, '0');
     }
     const bodyHash = sha256(
-      JSON.stringify([input.event, input.portfolioId ?? null, 'userId' in input ? (input.userId ?? null) : null, input.data]),
+      JSON.stringify([
+        input.event,
+        input.portfolioId ?? null,
+        'userId' in input ? (input.userId ?? null) : null,
+        input.data,
+      ]),
     );
     keys.push(key === undefined ? keys[0] : idempotencyKey(this.service, sha256(key)));
     const resultHead = `{"event":${JSON.stringify(input.event)},"rooms":${JSON.stringify(streams)},"delivered":0,"id":${JSON.stringify(id)},"positions":`;
     const reply = await (
-      this.redis as unknown as { streamPublish(...a: Array<string | number>): Promise<[string, string, number?]> }
+      this.redis as unknown as {
+        streamPublish(...a: Array<string | number>): Promise<[string, string, number?]>;
+      }
     ).streamPublish(
       keys.length,
       ...keys,
@@ -127,7 +137,10 @@ export class StreamPublisher {
     if (reply[0] === 'repeat') {
       const cut = reply[1].indexOf('\n');
       if (reply[1].slice(0, cut) !== bodyHash) throw new IdempotencyConflictError();
-      const first = JSON.parse(reply[1].slice(cut + 1)) as { id: string; positions: Record<string, StreamPosition> };
+      const first = JSON.parse(reply[1].slice(cut + 1)) as {
+        id: string;
+        positions: Record<string, StreamPosition>;
+      };
       return { id: first.id, positions: first.positions, receivers: 0, repeated: true };
     }
     return {
@@ -143,7 +156,11 @@ function streamsOf(input: PublishEvent): string[] {
   const check = (id: string | undefined, what: string) => {
     if (id !== undefined && !PORTFOLIO_ID.test(id) && what === 'portfolioId')
       throw new TypeError('portfolioId must be 1-64 characters of letters, digits, "_" or "-"');
-    if (id !== undefined && what === 'userId' && (id.length === 0 || id.length > 128 || /[\x00-\x1f\x7f]/.test(id)))
+    if (
+      id !== undefined &&
+      what === 'userId' &&
+      (id.length === 0 || id.length > 128 || CONTROL_CHARS.test(id))
+    )
       throw new TypeError('userId must be 1-128 characters without control characters');
   };
   if (typeof input.data !== 'object' || input.data === null || Array.isArray(input.data))
@@ -153,7 +170,8 @@ function streamsOf(input: PublishEvent): string[] {
     if (input.portfolioId === undefined) throw new TypeError('portfolioId is required for portfolio:update');
     return [`portfolio:${input.portfolioId}`];
   }
-  if (input.event !== 'trade:executed') throw new TypeError('event must be portfolio:update or trade:executed');
+  if (input.event !== 'trade:executed')
+    throw new TypeError('event must be portfolio:update or trade:executed');
   check(input.userId, 'userId');
   check(input.portfolioId, 'portfolioId');
   const streams = [];
