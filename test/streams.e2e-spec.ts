@@ -192,6 +192,30 @@ describe('Stream positions and resume on two replicas (e2e)', () => {
     expect(onB.publications()[50].replayed).toBeUndefined();
   });
 
+  it('two subscribes of one portfolio in flight at once (a retry, a gap fill): both answered, and live events keep coming afterwards', async () => {
+    const STREAM = 'portfolio:twice';
+    const rec = await client(a, 'twice-user', ['twice']);
+    await publish(b, update('twice', { n: 1 })).expect(202);
+    const first = await rec.request('portfolio:subscribe', { portfolioId: 'twice' });
+    const since = { epoch: first.position.epoch as string, offset: 0 };
+    for (const payloads of [
+      [{ portfolioId: 'twice' }, { portfolioId: 'twice' }],
+      [
+        { portfolioId: 'twice', since },
+        { portfolioId: 'twice', since },
+      ],
+      [{ portfolioId: 'twice', since }, { portfolioId: 'twice' }, { portfolioId: 'twice', since }],
+    ]) {
+      const acks = await Promise.all(payloads.map((p) => rec.request('portfolio:subscribe', p)));
+      for (const ack of acks) expect(ack).toMatchObject({ ok: true, stream: STREAM });
+      const live = await publish(b, update('twice', { live: payloads.length })).expect(202);
+      await rec.waitFor((p) => p.id === live.body.id, 3000);
+    }
+    // Duplicates come only from the replays (events already sent may come again); live ones arrive once.
+    const live = rec.publications().filter((p) => p.replayed !== true);
+    expect(new Set(live.map((p) => p.id)).size).toBe(live.length);
+  });
+
   it('resume with since = the current position: recovered with nothing replayed; a position never handed out: recovered false', async () => {
     const rec = await client(a, 'cur-user', ['cur1']);
     await publish(a, update('cur1', {})).expect(202);

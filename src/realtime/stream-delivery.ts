@@ -67,6 +67,9 @@ export class StreamDelivery {
   /** stream → socket id → publications held for that socket while it resumes the stream. */
   private readonly resuming = new Map<string, Map<string, StreamMessage[]>>();
   private readonly directIds = new Set<string>();
+  /** Held lists of resumes still running, and for each the one it took over from (same socket and stream). */
+  private readonly holding = new WeakSet<StreamMessage[]>();
+  private readonly heldBefore = new WeakMap<StreamMessage[], StreamMessage[]>();
   /** Tells this process's publications from every other's on the channel (several apps may share a pid). */
   readonly origin: string;
 
@@ -163,8 +166,11 @@ export class StreamDelivery {
       sockets = new Map();
       this.resuming.set(stream, sockets);
     }
-    // A second resume of one stream by one socket while the first runs: the first's held messages go to it.
+    // A second resume of one stream by one socket while the first runs: it holds from now on, and when it ends
+    // the hold goes back to the latest one still running (with what it held), or ends.
     const previous = sockets.get(socket.id);
+    if (previous !== undefined) this.heldBefore.set(held, previous);
+    this.holding.add(held);
     sockets.set(socket.id, held);
     try {
       if (join) void socket.join(stream);
@@ -195,10 +201,15 @@ export class StreamDelivery {
       const result = outcome.result === 'position' ? 'position' : outcome.result;
       return this.answered(since, result, position, replayed, started);
     } finally {
-      if (previous !== undefined) previous.push(...held);
+      this.holding.delete(held);
       if (sockets.get(socket.id) === held) {
-        if (previous !== undefined) sockets.set(socket.id, previous);
-        else sockets.delete(socket.id);
+        // An earlier resume that already ended must not get the hold back: nothing would ever release it.
+        let running = previous;
+        while (running !== undefined && !this.holding.has(running)) running = this.heldBefore.get(running);
+        if (running !== undefined) {
+          running.push(...held);
+          sockets.set(socket.id, running);
+        } else sockets.delete(socket.id);
       }
       if (sockets.size === 0) this.resuming.delete(stream);
     }
