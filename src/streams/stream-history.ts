@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type Redis from 'ioredis';
 import { createHash } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { errorMessage } from '../common/with-timeout';
@@ -43,6 +44,8 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
   private sweepTimer: NodeJS.Timeout | null = null;
   private rotating: Promise<void> | null = null;
   private readonly historySize: number;
+  /** The Redis connection the scripts run on (null without Redis). */
+  private readonly publisher: Redis | null = null;
 
   constructor(
     private readonly config: AppConfig,
@@ -54,7 +57,11 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
     this.idempotency = new MemoryIdempotency(idempotencyTtlMs);
     if (redis.client !== null) {
       this.memory = null;
-      this.log = new RedisStreamLog(redis.client, {
+      // The publishing connection, not `main`: a script sent just before the connection dropped must fail (and
+      // be delivered here, unpositioned) rather than be re-sent after the reconnect, which would deliver it late
+      // and after publications made since.
+      this.publisher = redis.createClient('socket.io-pub', { autoResendUnfulfilledCommands: false });
+      this.log = new RedisStreamLog(this.publisher, {
         service: config.env.SERVICE_NAME,
         historySize,
         historyTtlMs,
@@ -74,7 +81,7 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
       this.idempotency.sweep();
     }, SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
-    this.redis.client?.on('ready', () => void this.rotateUnrecorded());
+    this.publisher?.on('ready', () => void this.rotateUnrecorded());
   }
 
   onApplicationShutdown(): void {
