@@ -85,6 +85,9 @@ export class RealtimePublisher {
         ? undefined
         : { keyHash: sha256(idempotencyKey), bodyHash: sha256(canonicalBody(dto)), resultHead };
 
+    // Heard before the script was sent: then Redis ran the script after our SUBSCRIBE, so the channel brings it.
+    const listening = this.delivery.listening;
+    if (this.history.shared && !listening) this.delivery.skipEcho(id);
     const outcome = await this.history.publish({
       message: { id, ev: dto.event, p: payload, ts: receivedAt, o: this.delivery.origin },
       streams: rooms,
@@ -112,7 +115,8 @@ export class RealtimePublisher {
       if (!this.history.shared) {
         this.delivery.deliverDirect(outcome.message);
       } else {
-        if (!this.delivery.listening) {
+        if (!listening || !this.delivery.listening) {
+          if (listening) this.delivery.skipEcho(id);
           this.delivery.deliverDirect(outcome.message);
           degraded = true;
         }

@@ -64,6 +64,7 @@ export class StreamDelivery {
   private readonly logger = new Logger(StreamDelivery.name);
   private server: Server | null = null;
   private sub: Redis | null = null;
+  private subscribed = false;
   /** stream → socket id → publications held for that socket while it resumes the stream. */
   private readonly resuming = new Map<string, Map<string, StreamMessage[]>>();
   private readonly directIds = new Set<string>();
@@ -98,14 +99,27 @@ export class StreamDelivery {
     sub.on('message', (ch: string, json: string) => {
       if (ch === channel) this.onChannelMessage(json);
     });
-    sub.subscribe(channel).catch((err: unknown) =>
-      this.logger.error({ message: 'Could not subscribe to the streams channel', error: errorMessage(err) }),
-    );
+    // ioredis says 'ready' before its automatic re-subscribe has reached Redis: a publication in between would
+    // reach neither the channel nor, if `listening` trusted the status alone, a direct delivery. So the channel
+    // counts as heard only once Redis has answered a SUBSCRIBE on this connection (a repeated one is harmless).
+    const subscribe = () =>
+      sub.subscribe(channel).then(
+        () => {
+          this.subscribed = sub.status === 'ready';
+        },
+        (err: unknown) =>
+          this.logger.error({ message: 'Could not subscribe to the streams channel', error: errorMessage(err) }),
+      );
+    sub.on('close', () => {
+      this.subscribed = false;
+    });
+    sub.on('ready', () => void subscribe());
+    void subscribe();
   }
 
-  /** True when this instance receives the streams channel right now. */
+  /** True when this instance receives the streams channel right now (Redis confirmed the subscription). */
   get listening(): boolean {
-    return this.sub?.status === 'ready';
+    return this.subscribed && this.sub?.status === 'ready';
   }
 
   private onChannelMessage(json: string): void {
@@ -118,13 +132,19 @@ export class StreamDelivery {
     this.deliver(m);
   }
 
-  /** Delivers a publication this instance recorded but cannot receive back from the channel (or has no channel). */
+  /**
+   * Delivers a publication this instance recorded but cannot receive back from the channel (or has no channel).
+   * With a channel, call `skipEcho(m.id)` before sending the script: if the subscription comes back before Redis
+   * runs it, the echo may arrive before this call, and it must not be delivered twice.
+   */
   deliverDirect(m: StreamMessage): void {
-    if (this.history.shared) {
-      this.directIds.add(m.id);
-      if (this.directIds.size > MAX_DIRECT_IDS) this.directIds.delete(this.directIds.values().next().value as string);
-    }
     this.deliver(m);
+  }
+
+  /** The publication `id` is (or will be) delivered directly: its echo on the channel, if any, is skipped. */
+  skipEcho(id: string): void {
+    this.directIds.add(id);
+    if (this.directIds.size > MAX_DIRECT_IDS) this.directIds.delete(this.directIds.values().next().value as string);
   }
 
   /** Local delivery of a publication Redis could not record: no position, marked so clients know. */
