@@ -3,7 +3,15 @@ import type { Socket } from 'socket.io-client';
 import { ClusterPeers } from '../src/realtime/cluster-peers';
 import { StreamDelivery } from '../src/realtime/stream-delivery';
 import { RedisTestServer } from './utils/redis-server';
-import { closeAll, connect, connectError, createClient, makeToken, waitFor } from './utils/socket-client';
+import {
+  closeAll,
+  connect,
+  connectError,
+  createClient,
+  makeToken,
+  sleep,
+  waitFor,
+} from './utils/socket-client';
 import { expectConsecutive, type Position, postEvent, StreamRecorder } from './utils/stream-client';
 import { createTestApp, TestApp } from './utils/test-app';
 
@@ -576,4 +584,52 @@ describe('Stream history limits (e2e)', () => {
     });
     expect(fresh.publications()).toEqual([]);
   });
+});
+
+describe('A publication in flight when Redis dies (e2e)', () => {
+  const redis = new RedisTestServer();
+  let app: TestApp;
+  const sockets: Socket[] = [];
+
+  beforeAll(async () => {
+    await redis.start();
+    app = await createTestApp({ REDIS_URL: redis.url, PUBLISH_TOKEN, WS_TRANSPORTS: 'websocket' });
+  }, 30_000);
+  afterAll(async () => {
+    closeAll(sockets);
+    await app?.close();
+    await redis.stop();
+  });
+
+  it('is answered and delivered at once (unpositioned), not re-sent to the next Redis after publications made since', async () => {
+    const socket = createClient(app.url, makeToken('inflight', ['fly']));
+    sockets.push(socket);
+    const rec = new StreamRecorder(socket);
+    await connect(socket);
+    await rec.request('portfolio:subscribe', { portfolioId: 'fly' });
+    const post = (data: object) =>
+      postEvent(app.url, PUBLISH_TOKEN, { event: 'portfolio:update', portfolioId: 'fly', data });
+    await post({ n: 0 }).expect(202);
+    await rec.waitFor((p) => p.data.n === 0);
+
+    // The script of n=1 is on the wire when Redis dies: a frozen Redis holds it, then is killed.
+    redis.freeze();
+    const first = post({ n: 1 }).then((res) => ({ res, at: Date.now() }));
+    await sleep(300);
+    const killedAt = Date.now();
+    await redis.kill(true);
+    // n=2 while Redis is gone, and Redis back before the client's first reconnect attempt (100 ms): the moment
+    // a re-sent n=1 would land after n=2.
+    await post({ n: 2 }).expect(202);
+    await redis.start(redis.port);
+    const { res, at } = await first;
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ degraded: true });
+    expect(res.body.positions).toEqual({});
+    expect(at - killedAt).toBeLessThan(1000);
+    await waitFor(async () => (await post({ probe: true })).body.degraded === undefined, 10_000, 100);
+    await rec.waitFor((p) => p.data.probe === true && p.positions !== undefined);
+    const order = rec.publications().map((p) => p.data.n ?? 'probe');
+    expect(order.filter((n) => n !== 'probe')).toEqual([0, 1, 2]);
+  }, 30_000);
 });
