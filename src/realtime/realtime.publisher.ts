@@ -85,6 +85,10 @@ export class RealtimePublisher {
         ? undefined
         : { keyHash: sha256(idempotencyKey), bodyHash: sha256(canonicalBody(dto)), resultHead };
 
+    // Whether this instance hears the channel as the script goes out: if so Redis runs the script after our
+    // SUBSCRIBE and the echo brings it back; if not it is delivered directly and its echo, if any, skipped.
+    const listening = this.delivery.listening;
+    if (this.history.shared && !listening) this.delivery.skipEcho(id);
     const outcome = await this.history.publish({
       message: { id, ev: dto.event, p: payload, ts: receivedAt, o: this.delivery.origin },
       streams: rooms,
@@ -112,7 +116,8 @@ export class RealtimePublisher {
       if (!this.history.shared) {
         this.delivery.deliverDirect(outcome.message);
       } else {
-        if (this.delivery.listening) {
+        if (listening) {
+          // Even if the subscription dropped meanwhile: the echo may still come, else the timer delivers it.
           this.delivery.expectEcho(outcome.message);
         } else {
           this.delivery.deliverDirect(outcome.message);

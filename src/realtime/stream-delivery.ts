@@ -70,6 +70,8 @@ export class StreamDelivery implements OnApplicationShutdown {
   private readonly logger = new Logger(StreamDelivery.name);
   private server: Server | null = null;
   private sub: Redis | null = null;
+  /** Redis has confirmed this connection's SUBSCRIBE to the channel (since it last connected). */
+  private subscribed = false;
   /** stream → socket id → the publications held for each resume of that stream the socket has running. */
   private readonly resuming = new Map<string, Map<string, Set<StreamMessage[]>>>();
   private readonly directIds = new Set<string>();
@@ -106,17 +108,40 @@ export class StreamDelivery implements OnApplicationShutdown {
     sub.on('message', (ch: string, json: string) => {
       if (ch === channel) this.onChannelMessage(json);
     });
-    sub.subscribe(channel).catch((err: unknown) =>
-      this.logger.error({
-        message: 'Could not subscribe to the streams channel',
-        error: errorMessage(err),
-      }),
-    );
+    // ioredis says 'ready' before its automatic re-subscribe has reached Redis: a publication in between would
+    // not come back on the channel. So the channel counts as heard only once Redis has answered a SUBSCRIBE on
+    // this connection (a repeated one is harmless).
+    const subscribe = () =>
+      sub.subscribe(channel).then(
+        () => {
+          this.subscribed = sub.status === 'ready';
+        },
+        (err: unknown) =>
+          this.logger.error({
+            message: 'Could not subscribe to the streams channel',
+            error: errorMessage(err),
+          }),
+      );
+    sub.on('close', () => {
+      this.subscribed = false;
+    });
+    sub.on('ready', () => void subscribe());
+    void subscribe();
   }
 
-  /** True when this instance receives the streams channel right now. */
+  /** True when this instance receives the streams channel right now (Redis confirmed the subscription). */
   get listening(): boolean {
-    return this.sub?.status === 'ready';
+    return this.subscribed && this.sub?.status === 'ready';
+  }
+
+  /**
+   * The publication `id` will be delivered directly (this instance was not listening when it sent the script):
+   * its echo, should the subscription come back before Redis runs it, is skipped.
+   */
+  skipEcho(id: string): void {
+    this.directIds.add(id);
+    if (this.directIds.size > MAX_DIRECT_IDS)
+      this.directIds.delete(this.directIds.values().next().value as string);
   }
 
   private onChannelMessage(json: string): void {
@@ -190,11 +215,7 @@ export class StreamDelivery implements OnApplicationShutdown {
   }
 
   private sendDirect(m: StreamMessage): void {
-    if (this.history.shared) {
-      this.directIds.add(m.id);
-      if (this.directIds.size > MAX_DIRECT_IDS)
-        this.directIds.delete(this.directIds.values().next().value as string);
-    }
+    if (this.history.shared) this.skipEcho(m.id);
     // Only this instance's own publications are delivered directly: their entry time is on this clock.
     this.deliver(m, m.ts);
   }

@@ -48,6 +48,8 @@ export class RedisStreamLog implements StreamLog {
   private readonly redis: ScriptClient;
   /** Redis's clock minus this process's, in ms; null until measured (then publications carry no deadline). */
   private clockOffsetMs: number | null = null;
+  /** Calls waiting for a reply: failed at once when the connection closes (see `untilClosed`). */
+  private readonly waiting = new Set<(err: Error) => void>();
 
   constructor(
     redis: Redis,
@@ -55,6 +57,23 @@ export class RedisStreamLog implements StreamLog {
   ) {
     defineScripts(redis);
     this.redis = redis as ScriptClient;
+    redis.on('close', () => {
+      const err = new Error('Redis connection closed before it answered');
+      for (const fail of this.waiting) fail(err);
+      this.waiting.clear();
+    });
+  }
+
+  /**
+   * A command in flight when the connection drops is neither re-sent (late, out of order) nor failed by ioredis
+   * with autoResendUnfulfilledCommands off: it would wait for its timeout, and its publication would be delivered
+   * here late. It fails when the connection closes instead.
+   */
+  private untilClosed<T>(reply: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.add(reject);
+      reply.then(resolve, reject).finally(() => this.waiting.delete(reject));
+    });
   }
 
   /**
@@ -95,22 +114,24 @@ export class RedisStreamLog implements StreamLog {
       idem === undefined ? streamMetaKey(service, request.streams[0]) : idempotencyKey(service, idem.keyHash),
     );
     const head = messageHead(request.message);
-    const reply = await this.redis.streamPublish(
-      keys.length,
-      ...keys,
-      request.streams.length,
-      idem === undefined ? '0' : '1',
-      historySize,
-      historyTtlMs,
-      Math.max(META_TTL_MS, historyTtlMs),
-      idempotencyTtlMs,
-      idem?.bodyHash ?? '',
-      head,
-      idem?.resultHead ?? '',
-      this.channel,
-      newEpoch(),
-      this.deadline(),
-      ...streamArgs,
+    const reply = await this.untilClosed(
+      this.redis.streamPublish(
+        keys.length,
+        ...keys,
+        request.streams.length,
+        idem === undefined ? '0' : '1',
+        historySize,
+        historyTtlMs,
+        Math.max(META_TTL_MS, historyTtlMs),
+        idempotencyTtlMs,
+        idem?.bodyHash ?? '',
+        head,
+        idem?.resultHead ?? '',
+        this.channel,
+        newEpoch(),
+        this.deadline(),
+        ...streamArgs,
+      ),
     );
     if (reply[0] === 'late')
       throw new Error('Redis ran the publication after its deadline; it was not recorded');
@@ -126,15 +147,17 @@ export class RedisStreamLog implements StreamLog {
 
   async resume(stream: string, since: StreamPosition | null, maxEntries: number): Promise<ResumeOutcome> {
     const { service, historyTtlMs } = this.options;
-    const reply = await this.redis.streamResume(
-      2,
-      streamMetaKey(service, stream),
-      streamLogKey(service, stream),
-      since?.epoch ?? '',
-      since?.offset ?? 0,
-      maxEntries,
-      newEpoch(),
-      Math.max(META_TTL_MS, historyTtlMs),
+    const reply = await this.untilClosed(
+      this.redis.streamResume(
+        2,
+        streamMetaKey(service, stream),
+        streamLogKey(service, stream),
+        since?.epoch ?? '',
+        since?.offset ?? 0,
+        maxEntries,
+        newEpoch(),
+        Math.max(META_TTL_MS, historyTtlMs),
+      ),
     );
     return {
       result: reply[0] as ResumeResult,

@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type Redis from 'ioredis';
 import { createHash } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { errorMessage, withTimeout } from '../common/with-timeout';
@@ -57,6 +58,8 @@ export const sha256 = (text: string): string => createHash('sha256').update(text
 export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(StreamHistory.name);
   private readonly log: StreamLog;
+  /** The Redis connection the scripts run on (null without Redis). */
+  private readonly publisher: Redis | null = null;
   private readonly redisLog: RedisStreamLog | null = null;
   private clockTimer: NodeJS.Timeout | null = null;
   /** When the clock was last measured (or tried). */
@@ -83,7 +86,11 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
     this.idempotency = new MemoryIdempotency(idempotencyTtlMs);
     if (redis.client !== null) {
       this.memory = null;
-      this.log = this.redisLog = new RedisStreamLog(redis.client, {
+      // The publishing connection, not `main`: a script sent just before the connection dropped must fail (and
+      // be delivered here, unpositioned) rather than be re-sent after the reconnect, which would deliver it late
+      // and after publications made since.
+      this.publisher = redis.createClient('socket.io-pub', { autoResendUnfulfilledCommands: false });
+      this.log = this.redisLog = new RedisStreamLog(this.publisher, {
         service: config.env.SERVICE_NAME,
         historySize,
         historyTtlMs,
@@ -104,12 +111,12 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
       this.idempotency.sweep();
     }, SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
-    this.redis.client?.on('ready', () => {
+    this.publisher?.on('ready', () => {
       void this.syncClock();
       void this.rotateUnrecorded();
     });
     if (this.redisLog !== null) {
-      if (this.redis.isReady) void this.syncClock();
+      if (this.connected) void this.syncClock();
       this.clockTimer = setInterval(() => {
         if (this.redisLog?.clockKnown !== true || Date.now() - this.clockSyncedAt >= CLOCK_SYNC_MS)
           void this.syncClock();
@@ -123,7 +130,7 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
    * publish gave up does nothing (no late delivery, no duplicate of the local copy).
    */
   private async syncClock(): Promise<void> {
-    if (this.redisLog === null || !this.redis.isReady) return;
+    if (this.redisLog === null || !this.connected) return;
     this.clockSyncedAt = Date.now();
     try {
       await withTimeout(this.redisLog.syncClock(), STREAM_REDIS_TIMEOUT_MS, REDIS_TIMEOUT_MESSAGE);
@@ -240,8 +247,12 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
    * "connected" is bounded by the client's command timeout.
    */
   private requireConnection(): void {
-    if (this.log.shared && !this.redis.isReady)
-      throw new Error(`Redis connection is not available (status: ${this.redis.status})`);
+    if (this.publisher !== null && !this.connected)
+      throw new Error(`Redis connection is not available (status: ${this.publisher.status})`);
+  }
+
+  private get connected(): boolean {
+    return this.publisher?.status === 'ready';
   }
 
   /** How many streams wait for a new epoch (delivered here while Redis was unreachable). */
@@ -259,7 +270,7 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
         if (this.unrecorded.size === 0) {
           clearInterval(this.retryTimer as NodeJS.Timeout);
           this.retryTimer = null;
-        } else if (this.redis.isReady) void this.rotateUnrecorded();
+        } else if (this.connected) void this.rotateUnrecorded();
       }, ROTATE_RETRY_MS);
       this.retryTimer.unref();
     }

@@ -37,14 +37,17 @@ export class RedisTestServer {
     return this;
   }
 
-  /** SIGKILL: the connection drops at once, as when a Redis host dies. */
-  async kill(): Promise<void> {
+  /**
+   * SIGKILL: the connection drops at once, as when a Redis host dies. A frozen server is thawed first unless
+   * `asFrozen`: then it dies without running what it had received (commands on the wire are never answered).
+   */
+  async kill(asFrozen = false): Promise<void> {
     const proc = this.proc;
     if (proc === null) return;
     this.proc = null;
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    proc.kill('SIGCONT');
+    if (!asFrozen) proc.kill('SIGCONT');
     proc.kill('SIGKILL');
     await exited;
   }
