@@ -210,7 +210,9 @@ describe('Cross-replica delivery probes and cluster.delivery (e2e)', () => {
       await admin.acl('SETUSER', 'default', 'allchannels');
     }
     // Channels allowed again, and even a fresh connection: the failed resubscription emptied ioredis's list of
-    // subscriptions, so it reconnects subscribed to nothing. Only a restart of the replica brings delivery back.
+    // subscriptions, so the adapter's channels (probes, serverSideEmit) stay gone and only a restart of the replica
+    // brings them back. The streams channel is subscribed again by the server itself on every 'ready', so
+    // publications still reach every replica: each subscriber holds that one channel and no pattern.
     const old = await subscriberIds();
     for (const id of old) await client('KILL', 'ID', id);
     await waitFor(async () => {
@@ -223,7 +225,10 @@ describe('Cross-replica delivery probes and cluster.delivery (e2e)', () => {
       expect(await deliveryActive(a)).toBe(true);
       expect(await deliveryActive(b)).toBe(true);
     }
-    expect(await pubsubClients()).toEqual([]);
+    expect(await pubsubClients()).toEqual([
+      'websocket-server:socket.io-sub:replica-a  sub=1  psub=0',
+      'websocket-server:socket.io-sub:replica-b  sub=1  psub=0',
+    ]);
     expect(await probesReceived(a)).toBe(received);
   }, 30_000);
 });
