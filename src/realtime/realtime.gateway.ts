@@ -128,8 +128,11 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
     }
     const stream = portfolioRoom(portfolioId);
     // Answered synchronously when it can be (no `since`, history in memory): the common subscribe stays cheap.
-    const now = since === null ? this.delivery.subscribeNow(socket, stream) : null;
-    if (now !== null) return this.subscribed(portfolioId, stream, now);
+    const position = since === null ? this.delivery.subscribeNow(socket, stream) : null;
+    if (position !== null) {
+      this.metrics.recordSubscription('subscribe');
+      return { ok: true, portfolioId, stream, position };
+    }
     return this.delivery
       .resume(socket, stream, since, true)
       .then((answer) => this.subscribed(portfolioId, stream, answer));

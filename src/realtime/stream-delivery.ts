@@ -265,11 +265,10 @@ export class StreamDelivery implements OnApplicationShutdown {
    * once. Publications are delivered in this same thread, so nothing can fall between the join and the read.
    * Null with Redis (use `resume`).
    */
-  subscribeNow(socket: Socket, stream: string): ResumeAnswer | null {
+  subscribeNow(socket: Socket, stream: string): StreamPosition | null {
     const position = this.history.positionNow(stream);
-    if (position === null) return null;
-    void socket.join(stream);
-    return { result: 'position', position, replayed: 0 };
+    if (position !== null) void socket.join(stream);
+    return position;
   }
 
   async resume(

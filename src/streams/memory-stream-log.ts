@@ -61,6 +61,16 @@ export class MemoryStreamLog implements StreamLog {
     return Promise.resolve(this.resumeNow(stream, since, maxEntries));
   }
 
+  /** A stream's current position, synchronously (creating the stream at offset 0 if it is new). */
+  position(stream: string): StreamPosition {
+    let s = this.streams.get(stream);
+    if (s === undefined) {
+      s = { epoch: newEpoch(), offset: 0, entries: [], historyExpiresAt: 0, lastUsedAt: this.now() };
+      this.streams.set(stream, s);
+    } else s.lastUsedAt = this.now();
+    return { epoch: s.epoch, offset: s.offset };
+  }
+
   /** The same as `resume`, synchronously: this log is in memory. */
   resumeNow(stream: string, since: StreamPosition | null, maxEntries: number): ResumeOutcome {
     const now = this.now();

@@ -220,7 +220,7 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
    * without `since` answer synchronously on a single instance.
    */
   positionNow(stream: string): StreamPosition | null {
-    return this.memory === null ? null : this.memory.resumeNow(stream, null, 0).position;
+    return this.memory === null ? null : this.memory.position(stream);
   }
 
   /** The stream's position and, with `since`, what was published after it. Never rejects. */
