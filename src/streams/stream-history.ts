@@ -77,7 +77,7 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     private readonly config: AppConfig,
-    private readonly redis: RedisService,
+    redis: RedisService,
     private readonly metrics: StreamsMetrics,
     private readonly core: MetricsService,
   ) {
@@ -153,10 +153,6 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
   /** The pub/sub channel of positioned publications (Redis only). */
   get channel(): string {
     return streamChannel(this.config.env.SERVICE_NAME);
-  }
-
-  get maxReplay(): number {
-    return this.historySize;
   }
 
   /** Records one publication (or finds its Idempotency-Key's first answer). Never rejects. */
@@ -253,11 +249,6 @@ export class StreamHistory implements OnModuleInit, OnApplicationShutdown {
 
   private get connected(): boolean {
     return this.publisher?.status === 'ready';
-  }
-
-  /** How many streams wait for a new epoch (delivered here while Redis was unreachable). */
-  get unrecordedStreams(): number {
-    return this.unrecorded.size;
   }
 
   private markUnrecorded(streams: readonly string[]): void {

@@ -155,11 +155,7 @@ function streamsOf(input: PublishEvent): string[] {
   const check = (id: string | undefined, what: string) => {
     if (id !== undefined && !PORTFOLIO_ID.test(id) && what === 'portfolioId')
       throw new TypeError('portfolioId must be 1-64 characters of letters, digits, "_" or "-"');
-    if (
-      id !== undefined &&
-      what === 'userId' &&
-      (id.length === 0 || id.length > 128 || hasControlChars(id))
-    )
+    if (id !== undefined && what === 'userId' && (id.length === 0 || id.length > 128 || hasControlChars(id)))
       throw new TypeError('userId must be 1-128 characters without control characters');
   };
   if (typeof input.data !== 'object' || input.data === null || Array.isArray(input.data))
