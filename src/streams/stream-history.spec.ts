@@ -17,7 +17,8 @@ describe(StreamHistory.name, () => {
       return Promise.resolve([String(Math.floor(Date.now() / 1000)), '0']);
     });
     const client = { status: 'ready', on: jest.fn(), defineCommand: jest.fn(), time };
-    const redis = { client, isReady: true } as unknown as RedisService;
+    // The scripts and the clock use the publishing connection (createClient('socket.io-pub')).
+    const redis = { client, isReady: true, createClient: () => client } as unknown as RedisService;
     const config = {
       streams: { historySize: 10, historyTtlMs: 60_000, idempotencyTtlMs: 60_000 },
       env: { SERVICE_NAME: 'spec' },
