@@ -1,5 +1,8 @@
 import type { Page, Request, Route } from 'playwright-core';
 
+/** How long after a request's cancellation its page's navigation or close may be reported. */
+const ABORT_GRACE_MS = 1000;
+
 /** A failure an expectation allows: answers with this status from this path (the server's own, e.g. a 503). */
 interface AllowedAnswer {
   path: string;
@@ -19,8 +22,24 @@ export class PageProblems {
   private readonly allowed: AllowedAnswer[] = [];
   /** Console errors about a resource, kept until the end: the failed request may be reported after them. */
   private readonly resourceErrors: Array<{ url: string; text: string }> = [];
+  /**
+   * When each page began navigating away or closed. A request the browser cancels because of that (`ERR_ABORTED`
+   * between its start and shortly after such a moment) is not a failure; a fetch the page aborts itself (its time
+   * budget, seconds after it started, with no navigation near) still is. Judged at the end, when every moment is
+   * known: Chromium may report the cancelled request before the navigation's or close's own event.
+   */
+  private readonly turns = new WeakMap<Page, number[]>();
+  private readonly started = new WeakMap<Request, number>();
+  private readonly aborted: Array<{ page: Page; req: Request; failedAt: number }> = [];
 
   watch(page: Page): void {
+    const turns: number[] = [];
+    this.turns.set(page, turns);
+    page.on('request', (req) => {
+      this.started.set(req, performance.now());
+      if (req.isNavigationRequest() && req.frame() === page.mainFrame()) turns.push(performance.now());
+    });
+    page.on('close', () => turns.push(performance.now()));
     page.on('console', (msg) => {
       if (msg.type() !== 'error') return;
       if (/^Failed to load resource/.test(msg.text()))
@@ -28,7 +47,11 @@ export class PageProblems {
       else this.problems.push(`console error: ${msg.text()}`);
     });
     page.on('pageerror', (err) => this.problems.push(`page error: ${err.message}`));
-    page.on('requestfailed', (req) => this.check(req, `request failed (${req.failure()?.errorText ?? '?'})`));
+    page.on('requestfailed', (req) => {
+      if (req.failure()?.errorText === 'net::ERR_ABORTED')
+        this.aborted.push({ page, req, failedAt: performance.now() });
+      else this.check(req, `request failed (${req.failure()?.errorText ?? '?'})`);
+    });
     page.on('response', (res) => {
       if (res.status() >= 400) this.check(res.request(), `HTTP ${res.status()}`, res.status());
     });
@@ -49,6 +72,13 @@ export class PageProblems {
 
   /** Every problem not caused on purpose, and every "Failed to load resource" not about such a request. */
   unexpected(): string[] {
+    for (const { page, req, failedAt } of this.aborted.splice(0)) {
+      const start = this.started.get(req) ?? failedAt;
+      const cancelled = (this.turns.get(page) ?? []).some(
+        (t) => t >= start && t <= failedAt + ABORT_GRACE_MS,
+      );
+      if (!cancelled) this.check(req, 'request failed (net::ERR_ABORTED)');
+    }
     return [
       ...this.problems,
       ...this.resourceErrors
