@@ -2,11 +2,16 @@ import { ConflictException, Injectable, ServiceUnavailableException } from '@nes
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'socket.io';
 import { sha256, StreamHistory } from '../streams/stream-history';
-import type { StreamPosition } from '../streams/stream-protocol';
+import {
+  idempotencyBody,
+  publicationFields,
+  publicationStreams,
+  resultHead,
+  type StreamPosition,
+} from '../streams/stream-protocol';
 import { StreamsMetrics } from '../streams/streams.metrics';
 import { ClusterPeers } from './cluster-peers';
 import type { PublishEventDto } from './dto/publish-event.dto';
-import { portfolioRoom, SERVER_EVENTS, userRoom } from './realtime.events';
 import { RealtimeMetrics } from './realtime.metrics';
 import { SocketAdapterState } from './socket-adapter-state';
 import { StreamDelivery } from './stream-delivery';
@@ -58,32 +63,18 @@ export class RealtimePublisher {
    * result without delivering again, on any replica; the same key with another body is a 409.
    */
   async publish(dto: PublishEventDto, idempotencyKey?: string): Promise<PublishAnswer> {
-    const server = this.server;
-    if (server === null) throw new ServiceUnavailableException('WebSocket server not initialized');
+    if (this.server === null) throw new ServiceUnavailableException('WebSocket server not initialized');
     const receivedAt = performance.timeOrigin + performance.now();
-    const rooms: string[] = [];
-    const timestamp = new Date().toISOString();
-    let payload: Record<string, unknown>;
-    if (dto.event === SERVER_EVENTS.PORTFOLIO_UPDATE) {
-      rooms.push(portfolioRoom(dto.portfolioId as string));
-      payload = { portfolioId: dto.portfolioId, data: dto.data, timestamp };
-    } else {
-      if (dto.userId !== undefined) rooms.push(userRoom(dto.userId));
-      if (dto.portfolioId !== undefined) rooms.push(portfolioRoom(dto.portfolioId));
-      payload = {
-        ...(dto.userId !== undefined ? { userId: dto.userId } : {}),
-        ...(dto.portfolioId !== undefined ? { portfolioId: dto.portfolioId } : {}),
-        data: dto.data,
-        timestamp,
-      };
-    }
+    // Streams and rooms share their names (`portfolio:<id>`, `user:<id>`).
+    const rooms = publicationStreams(dto);
+    const payload = publicationFields(dto, new Date().toISOString());
     const id = randomUUID();
-    const delivered = countLocalSockets(server, rooms);
-    const resultHead = `{"event":${JSON.stringify(dto.event)},"rooms":${JSON.stringify(rooms)},"delivered":${delivered},"id":${JSON.stringify(id)},"positions":`;
+    const delivered = this.delivery.localSockets(rooms);
+    const head = resultHead(dto.event, rooms, delivered, id);
     const idempotency =
       idempotencyKey === undefined
         ? undefined
-        : { keyHash: sha256(idempotencyKey), bodyHash: sha256(canonicalBody(dto)), resultHead };
+        : { keyHash: sha256(idempotencyKey), bodyHash: sha256(idempotencyBody(dto)), resultHead: head };
 
     // Whether this instance hears the channel as the script goes out: if so Redis runs the script after our
     // SUBSCRIBE and the echo brings it back; if not it is delivered directly and its echo, if any, skipped.
@@ -109,7 +100,7 @@ export class RealtimePublisher {
     if (outcome.kind === 'unrecorded') {
       this.delivery.deliverUnpositioned(dto.event, { ...payload, id }, rooms, receivedAt);
       if (idempotency !== undefined)
-        this.history.rememberLocally(idempotency.keyHash, idempotency.bodyHash, resultHead + '{}}');
+        this.history.rememberLocally(idempotency.keyHash, idempotency.bodyHash, head + '{}}');
       degraded = true;
     } else {
       result.positions = outcome.message.pos;
@@ -133,18 +124,4 @@ export class RealtimePublisher {
     if (degraded) result.degraded = true;
     return { result, repeated: false };
   }
-}
-
-/** The body as one string, fields in a fixed order: the same request always hashes the same. */
-function canonicalBody(dto: PublishEventDto): string {
-  return JSON.stringify([dto.event, dto.portfolioId ?? null, dto.userId ?? null, dto.data]);
-}
-
-/** Distinct sockets of this instance in any of the rooms. */
-function countLocalSockets(server: Server, rooms: string[]): number {
-  const local = server.of('/').adapter.rooms;
-  if (rooms.length === 1) return local.get(rooms[0])?.size ?? 0;
-  const seen = new Set<string>();
-  for (const room of rooms) for (const id of local.get(room) ?? []) seen.add(id);
-  return seen.size;
 }

@@ -230,7 +230,7 @@ export class StreamDelivery implements OnApplicationShutdown {
     if (this.awaitingEcho.size > 0) this.flushAwaiting();
     this.server?.local.to(rooms).emit(event, { ...payload, unpositioned: true });
     this.metrics.observePublishToEmit(event, (performance.timeOrigin + performance.now() - enteredAt) / 1000);
-    this.metrics.recordWsSent(event, this.countLocal(rooms));
+    this.metrics.recordWsSent(event, this.localSockets(rooms));
   }
 
   /** `enteredAt`: when the publication entered this instance (ms since the epoch, this clock). */
@@ -252,7 +252,7 @@ export class StreamDelivery implements OnApplicationShutdown {
     const target = held === null ? server.local.to(rooms) : server.local.to(rooms).except(held);
     target.emit(m.ev, clientPayload(m, false));
     this.metrics.observePublishToEmit(m.ev, (performance.timeOrigin + performance.now() - enteredAt) / 1000);
-    this.metrics.recordWsSent(m.ev, this.countLocal(rooms));
+    this.metrics.recordWsSent(m.ev, this.localSockets(rooms));
   }
 
   /**
@@ -357,7 +357,8 @@ export class StreamDelivery implements OnApplicationShutdown {
     }
   }
 
-  private countLocal(rooms: string[]): number {
+  /** Distinct sockets of this instance in any of the rooms. */
+  localSockets(rooms: string[]): number {
     const local = this.server?.of('/').adapter.rooms;
     if (local === undefined) return 0;
     if (rooms.length === 1) return local.get(rooms[0])?.size ?? 0;

@@ -1,11 +1,12 @@
 import type Redis from 'ioredis';
 import type { PublishOutcome, PublishRequest, ResumeOutcome, StreamLog } from './stream-log';
 import {
-  idempotencyKey,
   META_TTL_MS,
   messageHead,
   newEpoch,
   PUBLISH_SCRIPT,
+  publishScriptArgs,
+  readPublishReply,
   RESUME_SCRIPT,
   ROTATE_SCRIPT,
   type ResumeResult,
@@ -17,7 +18,7 @@ import {
 } from './stream-protocol';
 
 type ScriptClient = Redis & {
-  streamPublish(...args: Array<string | number>): Promise<[string, string, number?]>;
+  streamPublish(...args: Array<string | number>): Promise<Array<string | number>>;
   streamResume(...args: Array<string | number>): Promise<Array<string | number>>;
   streamRotate(...args: Array<string | number>): Promise<number>;
 };
@@ -102,47 +103,27 @@ export class RedisStreamLog implements StreamLog {
   }
 
   async publish(request: PublishRequest, rotate: ReadonlySet<string>): Promise<PublishOutcome> {
-    const { service, historySize, historyTtlMs, idempotencyTtlMs } = this.options;
-    const keys: string[] = [];
-    const streamArgs: string[] = [];
-    for (const name of request.streams) {
-      keys.push(streamMetaKey(service, name), streamLogKey(service, name));
-      streamArgs.push(name, rotate.has(name) ? '1' : '0');
-    }
-    const idem = request.idempotency;
-    keys.push(
-      idem === undefined ? streamMetaKey(service, request.streams[0]) : idempotencyKey(service, idem.keyHash),
-    );
     const head = messageHead(request.message);
-    const reply = await this.untilClosed(
-      this.redis.streamPublish(
-        keys.length,
-        ...keys,
-        request.streams.length,
-        idem === undefined ? '0' : '1',
-        historySize,
-        historyTtlMs,
-        Math.max(META_TTL_MS, historyTtlMs),
-        idempotencyTtlMs,
-        idem?.bodyHash ?? '',
-        head,
-        idem?.resultHead ?? '',
-        this.channel,
-        newEpoch(),
-        this.deadline(),
-        ...streamArgs,
+    const reply = readPublishReply(
+      await this.untilClosed(
+        this.redis.streamPublish(
+          ...publishScriptArgs({
+            ...this.options,
+            streams: request.streams,
+            rotate,
+            idempotency: request.idempotency,
+            head,
+            deadline: this.deadline(),
+          }),
+        ),
       ),
     );
-    if (reply[0] === 'late')
+    if (reply.kind === 'late')
       throw new Error('Redis ran the publication after its deadline; it was not recorded');
-    if (reply[0] === 'repeat') {
-      const stored = reply[1];
-      const cut = stored.indexOf('\n');
-      return { kind: 'repeat', bodyHash: stored.slice(0, cut), result: stored.slice(cut + 1) };
-    }
-    const pos = JSON.parse(reply[1]) as Record<string, StreamPosition>;
+    if (reply.kind === 'repeat') return reply;
+    const pos = JSON.parse(reply.positionsJson) as Record<string, StreamPosition>;
     const message: StreamMessage = { ...request.message, pos };
-    return { kind: 'published', message, json: head + reply[1] + '}', receivers: Number(reply[2]) };
+    return { kind: 'published', message, json: head + reply.positionsJson + '}', receivers: reply.receivers };
   }
 
   async resume(stream: string, since: StreamPosition | null, maxEntries: number): Promise<ResumeOutcome> {

@@ -178,3 +178,105 @@ return 1
 `;
 
 export type ResumeResult = 'position' | 'recovered' | 'expired' | 'epoch_changed';
+
+/** What is published: the body of POST /events, and of the publisher library's `publish`. */
+export interface Publication {
+  event: 'portfolio:update' | 'trade:executed';
+  portfolioId?: string;
+  userId?: string;
+  data: Record<string, unknown>;
+}
+
+/** Its streams, user first: `portfolio:update` has a portfolio; `trade:executed` a user, a portfolio or both. */
+export function publicationStreams(p: Publication): string[] {
+  const streams: string[] = [];
+  if (p.event === 'trade:executed' && p.userId !== undefined) streams.push(`user:${p.userId}`);
+  if (p.portfolioId !== undefined) streams.push(`portfolio:${p.portfolioId}`);
+  return streams;
+}
+
+/** The event's own fields as clients receive them (positions and id are added at delivery). */
+export function publicationFields(p: Publication, timestamp: string): Record<string, unknown> {
+  if (p.event === 'portfolio:update') return { portfolioId: p.portfolioId, data: p.data, timestamp };
+  return {
+    ...(p.userId !== undefined ? { userId: p.userId } : {}),
+    ...(p.portfolioId !== undefined ? { portfolioId: p.portfolioId } : {}),
+    data: p.data,
+    timestamp,
+  };
+}
+
+/**
+ * The text an Idempotency-Key's body is compared by (its hash is stored): fields in a fixed order, so the same
+ * publication hashes the same whichever way it was sent (HTTP or the library).
+ */
+export function idempotencyBody(p: Publication): string {
+  return JSON.stringify([p.event, p.portfolioId ?? null, p.userId ?? null, p.data]);
+}
+
+/** The POST /events answer's JSON up to its positions; the script completes it and keeps it for repeats. */
+export function resultHead(event: string, rooms: string[], delivered: number, id: string): string {
+  return `{"event":${JSON.stringify(event)},"rooms":${JSON.stringify(rooms)},"delivered":${delivered},"id":${JSON.stringify(id)},"positions":`;
+}
+
+/** Everything one run of PUBLISH_SCRIPT needs. */
+export interface PublishCall {
+  service: string;
+  streams: string[];
+  /** Streams whose epoch must change now. */
+  rotate?: ReadonlySet<string>;
+  historySize: number;
+  historyTtlMs: number;
+  idempotencyTtlMs: number;
+  idempotency?: { keyHash: string; bodyHash: string; resultHead: string };
+  /** The message's JSON up to its positions (`messageHead`). */
+  head: string;
+  /** On Redis's clock, ms; 0 for none. */
+  deadline: number;
+}
+
+/** PUBLISH_SCRIPT's `numkeys, ...keys, ...argv`, in the order the script reads them. */
+export function publishScriptArgs(c: PublishCall): Array<string | number> {
+  const keys: string[] = [];
+  const streamArgs: string[] = [];
+  for (const name of c.streams) {
+    keys.push(streamMetaKey(c.service, name), streamLogKey(c.service, name));
+    streamArgs.push(name, c.rotate?.has(name) === true ? '1' : '0');
+  }
+  const idem = c.idempotency;
+  // The idempotency key is always the last key; without one, any key of the same slot stands in (unread).
+  keys.push(idem === undefined ? keys[0] : idempotencyKey(c.service, idem.keyHash));
+  return [
+    keys.length,
+    ...keys,
+    c.streams.length,
+    idem === undefined ? '0' : '1',
+    c.historySize,
+    c.historyTtlMs,
+    Math.max(META_TTL_MS, c.historyTtlMs),
+    c.idempotencyTtlMs,
+    idem?.bodyHash ?? '',
+    c.head,
+    idem?.resultHead ?? '',
+    streamChannel(c.service),
+    newEpoch(),
+    c.deadline,
+    ...streamArgs,
+  ];
+}
+
+export type PublishReply =
+  | { kind: 'published'; positionsJson: string; receivers: number }
+  | { kind: 'repeat'; bodyHash: string; result: string }
+  | { kind: 'late' };
+
+/** PUBLISH_SCRIPT's reply, read. */
+export function readPublishReply(reply: Array<string | number>): PublishReply {
+  if (reply[0] === 'late') return { kind: 'late' };
+  if (reply[0] === 'repeat') {
+    const stored = String(reply[1]);
+    const cut = stored.indexOf('\n');
+    return { kind: 'repeat', bodyHash: stored.slice(0, cut), result: stored.slice(cut + 1) };
+  }
+  return { kind: 'published', positionsJson: String(reply[1]), receivers: Number(reply[2]) };
+}

@@ -1,14 +1,14 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import {
-  idempotencyKey,
-  META_TTL_MS,
+  idempotencyBody,
   messageHead,
-  newEpoch,
+  publicationFields,
+  publicationStreams,
   PUBLISH_SCRIPT,
-  streamChannel,
-  streamLogKey,
-  streamMetaKey,
+  publishScriptArgs,
+  readPublishReply,
+  resultHead,
   type StreamPosition,
 } from './stream-protocol';
 
@@ -81,76 +81,50 @@ export class StreamPublisher {
 
   async publish(input: PublishEvent, options: { idempotencyKey?: string } = {}): Promise<PublishResult> {
     const streams = streamsOf(input);
-    const timestamp = new Date().toISOString();
-    const p: Record<string, unknown> =
-      input.event === 'portfolio:update'
-        ? { portfolioId: input.portfolioId, data: input.data, timestamp }
-        : {
-            ...(input.userId !== undefined ? { userId: input.userId } : {}),
-            ...(input.portfolioId !== undefined ? { portfolioId: input.portfolioId } : {}),
-            data: input.data,
-            timestamp,
-          };
+    const p = publicationFields(input, new Date().toISOString());
     const id = randomUUID();
     const key = options.idempotencyKey;
     if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key))
       throw new TypeError('idempotencyKey must be 1-255 visible ASCII characters');
-    const keys: string[] = [];
-    const streamArgs: string[] = [];
-    for (const s of streams) {
-      keys.push(streamMetaKey(this.service, s), streamLogKey(this.service, s));
-      streamArgs.push(s, '0');
-    }
-    const bodyHash = sha256(
-      JSON.stringify([
-        input.event,
-        input.portfolioId ?? null,
-        'userId' in input ? (input.userId ?? null) : null,
-        input.data,
-      ]),
+    const bodyHash = sha256(idempotencyBody(input));
+    const reply = readPublishReply(
+      await (
+        this.redis as unknown as {
+          streamPublish(...a: Array<string | number>): Promise<Array<string | number>>;
+        }
+      ).streamPublish(
+        ...publishScriptArgs({
+          service: this.service,
+          streams,
+          historySize: this.historySize,
+          historyTtlMs: this.historyTtlMs,
+          idempotencyTtlMs: this.idempotencyTtlMs,
+          idempotency:
+            key === undefined
+              ? undefined
+              : { keyHash: sha256(key), bodyHash, resultHead: resultHead(input.event, streams, 0, id) },
+          head: messageHead({ id, ev: input.event, p, ts: Date.now(), o: this.origin }),
+          // No deadline: a publish that timed out may still run; retry with the same idempotency key.
+          deadline: 0,
+        }),
+      ),
     );
-    keys.push(key === undefined ? keys[0] : idempotencyKey(this.service, sha256(key)));
-    const resultHead = `{"event":${JSON.stringify(input.event)},"rooms":${JSON.stringify(streams)},"delivered":0,"id":${JSON.stringify(id)},"positions":`;
-    const reply = await (
-      this.redis as unknown as {
-        streamPublish(...a: Array<string | number>): Promise<[string, string, number?]>;
-      }
-    ).streamPublish(
-      keys.length,
-      ...keys,
-      streams.length,
-      key === undefined ? '0' : '1',
-      this.historySize,
-      this.historyTtlMs,
-      Math.max(META_TTL_MS, this.historyTtlMs),
-      this.idempotencyTtlMs,
-      bodyHash,
-      messageHead({ id, ev: input.event, p, ts: Date.now(), o: this.origin }),
-      resultHead,
-      streamChannel(this.service),
-      newEpoch(),
-      // No deadline: a publish that timed out may still run; retry with the same idempotency key.
-      0,
-      ...streamArgs,
-    );
-    if (reply[0] === 'repeat') {
-      const cut = reply[1].indexOf('\n');
-      if (reply[1].slice(0, cut) !== bodyHash) throw new IdempotencyConflictError();
-      const first = JSON.parse(reply[1].slice(cut + 1)) as {
-        id: string;
-        positions: Record<string, StreamPosition>;
-      };
+    if (reply.kind === 'late') throw new Error('Redis ran the publication after its deadline');
+    if (reply.kind === 'repeat') {
+      if (reply.bodyHash !== bodyHash) throw new IdempotencyConflictError();
+      const first = JSON.parse(reply.result) as { id: string; positions: Record<string, StreamPosition> };
       return { id: first.id, positions: first.positions, receivers: 0, repeated: true };
     }
     return {
       id,
-      positions: JSON.parse(reply[1]) as Record<string, StreamPosition>,
-      receivers: Number(reply[2]),
+      positions: JSON.parse(reply.positionsJson) as Record<string, StreamPosition>,
+      receivers: reply.receivers,
       repeated: false,
     };
   }
 }
 
+/** Checks the publication as POST /events would, and returns its streams. */
 function streamsOf(input: PublishEvent): string[] {
   const check = (id: string | undefined, what: string) => {
     if (id !== undefined && !PORTFOLIO_ID.test(id) && what === 'portfolioId')
@@ -163,17 +137,15 @@ function streamsOf(input: PublishEvent): string[] {
   if (input.event === 'portfolio:update') {
     check(input.portfolioId, 'portfolioId');
     if (input.portfolioId === undefined) throw new TypeError('portfolioId is required for portfolio:update');
-    return [`portfolio:${input.portfolioId}`];
+    return publicationStreams(input);
   }
   if (input.event !== 'trade:executed')
     throw new TypeError('event must be portfolio:update or trade:executed');
   check(input.userId, 'userId');
   check(input.portfolioId, 'portfolioId');
-  const streams = [];
-  if (input.userId !== undefined) streams.push(`user:${input.userId}`);
-  if (input.portfolioId !== undefined) streams.push(`portfolio:${input.portfolioId}`);
-  if (streams.length === 0) throw new TypeError('userId or portfolioId (or both) is required');
-  return streams;
+  if (input.userId === undefined && input.portfolioId === undefined)
+    throw new TypeError('userId or portfolioId (or both) is required');
+  return publicationStreams(input);
 }
 
 /** C0 controls and DEL: never part of a user id (they would end up in room names and logs). */
